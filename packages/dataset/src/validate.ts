@@ -1,0 +1,159 @@
+import { Value } from 'typebox/value'
+import { create, all } from 'mathjs'
+import { ControlQuestion, NewsItem, type AnyQuestion } from './schema.ts'
+import type { JsonlLine } from './load.ts'
+
+export interface Issue {
+  severity: 'error' | 'warning'
+  /** 1-based JSONL line (or array index + 1) of the item the issue is about; absent for set-wide rules. */
+  line?: number
+  /** JSON pointer inside that line (or a rule name for set-wide issues). */
+  path: string
+  message: string
+}
+
+export interface ValidateOptions {
+  /**
+   * The product's own rules for the shipped set (FORMAT.md): 5 questions with ≥3 implication, 60–200
+   * words, dates after 2025, balance and length-bias limits, math checks present. For a user's set
+   * these are warnings; structure and consistency are errors either way.
+   */
+  shipped?: boolean
+  /** Recompute every `check` with math.js (on for the validator command and tests). */
+  evaluateChecks?: boolean
+}
+
+export interface Report<T> {
+  valid: T[]
+  issues: Issue[]
+  checks: { evaluated: number; mismatched: number }
+}
+
+const math = create(all!)
+const norm = (s: string) => s.trim().toLowerCase().replace(/\s+/g, ' ')
+const words = (s: string) => s.trim().split(/\s+/).filter(Boolean).length
+const isNumeric = (s: string) => /^-?[\d,]*\.?\d+(e-?\d+)?$/i.test(s.trim())
+
+/** Evaluates a question's check against its answer text, as FORMAT.md defines (numbers numerically). */
+export function checkAnswer(defs: string[], expr: string, answerText: string): { ok: boolean; got: string } {
+  const scope = new Map()
+  for (const d of defs) math.evaluate(d, scope)
+  const r = math.evaluate(expr, scope)
+  if (typeof r === 'number') {
+    const want = Number(answerText.replace(/,/g, ''))
+    return { ok: Math.abs(r - want) <= 1e-9 * Math.max(1, Math.abs(r)), got: String(r) }
+  }
+  const s = typeof r === 'string' ? r : math.format(r, { precision: 14 })
+  return { ok: s.trim() === answerText.trim(), got: s }
+}
+
+function questionIssues(q: AnyQuestion, base: string, line: number): Issue[] {
+  const out: Issue[] = []
+  if (q.options[q.answer_index] !== q.answer_text) out.push({ severity: 'error', line, path: `${base}/answer_text`, message: `must equal options[${q.answer_index}] (${JSON.stringify(q.options[q.answer_index])})` })
+  const seen = new Map<string, number>()
+  q.options.forEach((o, i) => {
+    const k = norm(o)
+    if (seen.has(k)) out.push({ severity: 'error', line, path: `${base}/options/${i}`, message: `duplicates option ${seen.get(k)}` })
+    else seen.set(k, i)
+  })
+  return out
+}
+
+function structure<T>(schema: typeof NewsItem | typeof ControlQuestion, lines: JsonlLine[], issues: Issue[]): { line: number; value: T }[] {
+  const ok: { line: number; value: T }[] = []
+  for (const l of lines) {
+    if (l.error) {
+      issues.push({ severity: 'error', line: l.line, path: '', message: l.error })
+      continue
+    }
+    const value = Value.Default(schema, l.value)
+    const errs = Value.Errors(schema, value)
+    if (errs.length) {
+      for (const e of errs) issues.push({ severity: 'error', line: l.line, path: e.instancePath || '/', message: e.message })
+    } else ok.push({ line: l.line, value: value as T })
+  }
+  return ok
+}
+
+/** Set-wide answer-position balance (20–30% each) and the longest-option bias (≤ 35%). */
+function balanceIssues(qs: AnyQuestion[], severity: Issue['severity']): Issue[] {
+  if (qs.length === 0) return []
+  const s = positionStats(qs)
+  const out: Issue[] = []
+  s.positions.forEach((share, i) => {
+    if (share < 0.2 || share > 0.3) out.push({ severity, path: 'answer_positions', message: `position ${i} holds ${(share * 100).toFixed(1)}% of correct answers (allowed 20–30%)` })
+  })
+  if (s.longestCorrect > 0.35) out.push({ severity, path: 'longest_option', message: `the correct option is the longest in ${(s.longestCorrect * 100).toFixed(1)}% of questions (allowed ≤ 35%)` })
+  return out
+}
+
+export function positionStats(qs: AnyQuestion[]): { positions: number[]; longestCorrect: number } {
+  const counts = [0, 0, 0, 0]
+  let longest = 0
+  for (const q of qs) {
+    counts[q.answer_index]! += 1
+    const len = q.options.map((o) => o.length)
+    const max = Math.max(...len)
+    if (len[q.answer_index] === max && len.filter((l) => l === max).length === 1) longest += 1
+  }
+  return { positions: counts.map((c) => c / qs.length), longestCorrect: longest / qs.length }
+}
+
+/** Validates a whole news set: every line, then ids across lines, then set-wide rules. */
+export function validateNewsSet(lines: JsonlLine[], opts: ValidateOptions = {}): Report<NewsItem> {
+  const issues: Issue[] = []
+  const rule: Issue['severity'] = opts.shipped ? 'error' : 'warning'
+  const parsed = structure<NewsItem>(NewsItem, lines, issues)
+  const ids = new Map<string, number>()
+  const checks = { evaluated: 0, mismatched: 0 }
+  const valid: NewsItem[] = []
+  for (const { line, value: item } of parsed) {
+    const before = issues.filter((i) => i.severity === 'error').length
+    for (const [id, path] of [[item.id, '/id'], ...item.questions.map((q, j) => [q.id, `/questions/${j}/id`])] as [string, string][]) {
+      if (ids.has(id)) issues.push({ severity: 'error', line, path, message: `id ${id} is already used on line ${ids.get(id)}` })
+      else ids.set(id, line)
+    }
+    item.questions.forEach((q, j) => issues.push(...questionIssues(q, `/questions/${j}`, line)))
+    const n = words(item.text)
+    if (n < 60 || n > 200) issues.push({ severity: rule, line, path: '/text', message: `has ${n} words (60–200 expected)` })
+    if (!(item.date > '2025-12-31')) issues.push({ severity: rule, line, path: '/date', message: 'should be after 2025-12-31 (news must be new)' })
+    if (item.questions.length !== 5) issues.push({ severity: rule, line, path: '/questions', message: `has ${item.questions.length} questions (5 expected)` })
+    const impl = item.questions.filter((q) => q.type === 'implication').length
+    if (impl < 3) issues.push({ severity: rule, line, path: '/questions', message: `has ${impl} implication questions (at least 3 expected)` })
+    item.questions.forEach((q, j) => {
+      if (item.domain === 'mathematics' && q.type === 'implication' && isNumeric(q.answer_text) && !q.check)
+        issues.push({ severity: rule, line, path: `/questions/${j}/check`, message: 'a mathematics implication question with a numeric answer needs a check' })
+      if (!q.check || !opts.evaluateChecks) return
+      checks.evaluated += 1
+      try {
+        const r = checkAnswer(item.check?.defs ?? [], q.check.expr, q.answer_text)
+        if (!r.ok) checks.mismatched += 1, issues.push({ severity: 'error', line, path: `/questions/${j}/check`, message: `check ${q.check.expr} gives ${r.got}, answer_text is ${q.answer_text}` })
+      } catch (err) {
+        checks.mismatched += 1
+        issues.push({ severity: 'error', line, path: `/questions/${j}/check`, message: `check does not evaluate: ${(err as Error).message}` })
+      }
+    })
+    if (issues.filter((i) => i.severity === 'error').length === before) valid.push(item)
+  }
+  issues.push(...balanceIssues(valid.flatMap((i) => i.questions), rule))
+  return { valid, issues, checks }
+}
+
+/** Validates a control set (general-knowledge questions, no news). */
+export function validateControlSet(lines: JsonlLine[], opts: ValidateOptions = {}): Report<ControlQuestion> {
+  const issues: Issue[] = []
+  const parsed = structure<ControlQuestion>(ControlQuestion, lines, issues)
+  const ids = new Map<string, number>()
+  const valid: ControlQuestion[] = []
+  for (const { line, value: q } of parsed) {
+    const before = issues.length
+    if (ids.has(q.id)) issues.push({ severity: 'error', line, path: '/id', message: `id ${q.id} is already used on line ${ids.get(q.id)}` })
+    else ids.set(q.id, line)
+    issues.push(...questionIssues(q, '', line))
+    if (issues.length === before) valid.push(q)
+  }
+  issues.push(...balanceIssues(valid, opts.shipped ? 'error' : 'warning'))
+  return { valid, issues, checks: { evaluated: 0, mismatched: 0 } }
+}
+
+export const errorsOf = (issues: Issue[]) => issues.filter((i) => i.severity === 'error')

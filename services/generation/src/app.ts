@@ -1,0 +1,15 @@
+import { createService, type App, type BuildOptions, type Sys2ftConfig } from '@sys2ft/service-kit'
+import { newsSetsRoutes } from './routes/news-sets.ts'
+
+export const definition = {
+  name: 'generation' as const,
+  title: 'sys2ft generation service',
+  description: 'News sets (the New News dataset, the control set, your own) and Sys2-FT self-play data generation.',
+  version: '0.1.0',
+  routes: [newsSetsRoutes],
+}
+
+/** The generation service; tests drive it with `inject`. */
+export function buildApp(config: Sys2ftConfig, opts: BuildOptions = {}): Promise<App> {
+  return createService(definition, config, opts)
+}

@@ -1,0 +1,74 @@
+import { Type, type Static } from 'typebox'
+import { ControlQuestion, DomainSchema, NewsItem } from '@sys2ft/dataset'
+
+export const SetKind = Type.Union([Type.Literal('news'), Type.Literal('control')])
+
+export const NewsSet = Type.Object(
+  {
+    id: Type.String({ examples: ['ns_0193a6f2c1e47c2b9f1d3e5a7b9c0d1e'] }),
+    object: Type.Literal('news_set'),
+    name: Type.String(),
+    description: Type.String(),
+    kind: SetKind,
+    version: Type.String(),
+    builtin: Type.Boolean({ description: 'Shipped with the product; read-only.' }),
+    item_count: Type.Integer(),
+    question_count: Type.Integer(),
+    content_sha256: Type.String(),
+    domains: Type.Record(Type.String(), Type.Integer(), { description: 'Items per domain (questions per subject for a control set).' }),
+    created_at: Type.String({ format: 'date-time' }),
+    updated_at: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'NewsSet' },
+)
+export type NewsSetOut = Static<typeof NewsSet>
+
+export const ImportBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', description: 'Unique name of the set.' }),
+    description: Type.String({ maxLength: 2000, default: '' }),
+    kind: Type.Union([Type.Literal('news'), Type.Literal('control')], { default: 'news', description: '`news`: news items with questions; `control`: general-knowledge questions.' }),
+    version: Type.String({ minLength: 1, maxLength: 64, default: '1' }),
+    items: Type.Array(Type.Object({}, { additionalProperties: true }), { minItems: 1, maxItems: 100_000, description: 'News items (or control questions) in the format of packages/dataset/FORMAT.md; validated as a whole.' }),
+  },
+  { additionalProperties: false },
+)
+export type ImportBodyType = Static<typeof ImportBody>
+
+export const JsonlImportQuery = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' }),
+    description: Type.String({ maxLength: 2000, default: '' }),
+    kind: Type.Union([Type.Literal('news'), Type.Literal('control')], { default: 'news' }),
+    version: Type.String({ minLength: 1, maxLength: 64, default: '1' }),
+  },
+  { additionalProperties: false },
+)
+
+export const ImportResult = Type.Object({
+  set: NewsSet,
+  warnings: Type.Array(Type.Object({ line: Type.Optional(Type.Integer()), path: Type.String(), message: Type.String() }), { description: 'Quality rules of the shipped set that this set does not meet (balance, length bias, 5 questions…).' }),
+})
+
+export const ListSetsQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    after: Type.Optional(Type.String()),
+    kind: Type.Optional(SetKind),
+    builtin: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+)
+
+export const ListItemsQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    after: Type.Optional(Type.String({ description: 'Cursor: the key of the last item of the previous page.' })),
+    domain: Type.Optional(DomainSchema),
+  },
+  { additionalProperties: false },
+)
+
+export const StoredNewsItem = Type.Intersect([NewsItem, Type.Object({ set_id: Type.String() })])
+export const SetId = Type.Object({ id: Type.String() })
+export { NewsItem, ControlQuestion }

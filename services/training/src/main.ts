@@ -1,0 +1,4 @@
+import { runService } from '@sys2ft/service-kit'
+import { buildApp } from './app.ts'
+
+await runService('training', buildApp)
