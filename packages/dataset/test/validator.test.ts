@@ -1,0 +1,81 @@
+import t from 'tap'
+import { checkAnswer, errorsOf, parseJsonl, validateControlSet, validateNewsSet, type NewsItem } from '../src/index.ts'
+
+const words = (n: number) => Array.from({ length: n }, (_, i) => `word${i}`).join(' ')
+const q = (n: number, answer: number, extra: Partial<NewsItem['questions'][number]> = {}) => {
+  const options = ['10', '20', '30', '40']
+  return { id: `n-${n}`, type: 'implication' as const, question: 'q?', options, answer_index: answer, answer_text: options[answer]!, explanation: '', ...extra }
+}
+const item = (id: string, questions: NewsItem['questions'], extra: Partial<NewsItem> = {}): NewsItem => ({
+  id, domain: 'events', title: 't', date: '2026-02-01', text: words(80), questions: questions.map((x, i) => ({ ...x, id: `${id}-q${i + 1}` })), ...extra,
+})
+const lines = (items: unknown[]) => items.map((value, i) => ({ line: i + 1, value }))
+const balanced = (id: string) => item(id, [q(1, 0), q(2, 1), q(3, 2), q(4, 3), q(5, 0)])
+
+t.test('a well-formed set passes, strict rules included', async (t) => {
+  const r = validateNewsSet(lines([balanced('a'), balanced('b'), item('c', [q(1, 1), q(2, 2), q(3, 3), q(4, 1), q(5, 2)]), item('d', [q(1, 3), q(2, 3), q(3, 0), q(4, 1), q(5, 2)])]), { shipped: true })
+  t.same(r.issues, [])
+  t.equal(r.valid.length, 4)
+})
+
+t.test('each broken rule is reported at its line and field', async (t) => {
+  const bad = [
+    item('a', [q(1, 0, { answer_text: '20' }), q(2, 1), q(3, 2), q(4, 3), q(5, 0)]),
+    item('b', [q(1, 0, { options: ['x', 'X ', 'y', 'z'], answer_text: 'x' }), q(2, 1), q(3, 2), q(4, 3), q(5, 0)]),
+    item('a', [q(1, 0), q(2, 1), q(3, 2), q(4, 3), q(5, 0)]),
+    item('d', [q(1, 0), q(2, 1)], { date: '2024-05-01', text: words(20) }),
+    { id: 'e', domain: 'events' },
+  ]
+  const r = validateNewsSet(lines(bad), { shipped: true })
+  const at = (line: number, path: string) => r.issues.find((i) => i.line === line && i.path === path)
+  t.ok(at(1, '/questions/0/answer_text'), 'answer_text must match the answer index')
+  t.ok(at(2, '/questions/0/options/1'), 'options must be distinct after trimming and case')
+  t.ok(at(3, '/id'), 'duplicate item id')
+  t.ok(at(4, '/date') && at(4, '/text') && at(4, '/questions'), 'old date, too short, too few questions')
+  t.ok(at(5, '/title') || r.issues.some((i) => i.line === 5), 'a structurally broken line')
+  t.same(r.valid.map((v) => v.id), ['d'].filter(() => false).concat(r.valid.map((v) => v.id)), 'only valid items are kept')
+  t.notOk(r.valid.some((v) => v.id === 'b'), 'a bad item is not kept')
+})
+
+t.test('for a user set, the shipped set’s quality rules are warnings', async (t) => {
+  const r = validateNewsSet(lines([item('d', [q(1, 0), q(2, 0)], { date: '2020-01-01', text: 'short' })]))
+  t.same(errorsOf(r.issues), [])
+  t.ok(r.issues.length >= 4)
+  t.ok(r.issues.every((i) => i.severity === 'warning'))
+})
+
+t.test('answer positions and the longest-option bias are checked over the whole set', async (t) => {
+  const allA = ['a', 'b', 'c', 'd'].map((id) => item(id, [q(1, 0), q(2, 0), q(3, 0), q(4, 0), q(5, 0)]))
+  const r = validateNewsSet(lines(allA), { shipped: true })
+  t.ok(r.issues.find((i) => i.path === 'answer_positions' && /position 0 holds 100\.0%/.test(i.message)))
+  const longest = ['a', 'b', 'c', 'd'].map((id) => item(id, [0, 1, 2, 3, 0].map((a, n) => {
+    const options = ['1', '2', '3', '4']
+    options[a] = 'the longest option of all'
+    return { ...q(n, a), options, answer_text: options[a]! }
+  })))
+  const r2 = validateNewsSet(lines(longest), { shipped: true })
+  t.ok(r2.issues.find((i) => i.path === 'longest_option' && /100\.0%/.test(i.message)))
+})
+
+t.test('answer checks are recomputed with math.js', async (t) => {
+  t.same(checkAnswer(['ks(a, b) = a * b + a - b'], 'ks(4, 7)', '25'), { ok: true, got: '25' })
+  t.equal(checkAnswer([], '1000 + 24', '1,024').ok, true, 'thousands separators are ignored')
+  t.equal(checkAnswer([], 'cumsum([1, 2, 3])', '[1, 3, 6]').ok, true, 'lists compare as formatted text')
+  t.equal(checkAnswer([], '0.1 + 0.2', '0.3').ok, true, 'numbers compare numerically')
+  const wrong = item('m', [q(1, 0, { check: { expr: 'ks(1, 1)' } }), q(2, 1), q(3, 2), q(4, 3), q(5, 0)], { domain: 'mathematics', check: { defs: ['ks(a, b) = a * b + a - b'] } })
+  const r = validateNewsSet(lines([wrong]), { evaluateChecks: true })
+  t.equal(r.checks.mismatched, 1)
+  t.match(r.issues.find((i) => i.path === '/questions/0/check'), { severity: 'error', message: /gives 1, answer_text is 10/ })
+  const broken = item('m', [q(1, 0, { check: { expr: 'nope(' } }), q(2, 1), q(3, 2), q(4, 3), q(5, 0)])
+  t.match(validateNewsSet(lines([broken]), { evaluateChecks: true }).issues[0], { message: /does not evaluate/ })
+  const missing = item('m', [q(1, 0), q(2, 1), q(3, 2), q(4, 3), q(5, 0)], { domain: 'mathematics' })
+  t.ok(validateNewsSet(lines([missing]), { shipped: true }).issues.some((i) => i.path === '/questions/0/check'), 'a numeric math implication answer needs a check')
+})
+
+t.test('JSONL parsing keeps line numbers and reports bad JSON', async (t) => {
+  const parsed = parseJsonl('{"a":1}\n\n{oops\n{"b":2}\n')
+  t.same(parsed.map((l) => l.line), [1, 3, 4])
+  t.match(parsed[1]!.error, /not valid JSON/)
+  const r = validateControlSet(parsed)
+  t.ok(r.issues.some((i) => i.line === 3 && /not valid JSON/.test(i.message)))
+})
