@@ -127,7 +127,9 @@ export function validateNewsSet(lines: JsonlLine[], opts: ValidateOptions = {}):
       checks.evaluated += 1
       try {
         const r = checkAnswer(item.check?.defs ?? [], q.check.expr, q.answer_text)
-        if (!r.ok) checks.mismatched += 1, issues.push({ severity: 'error', line, path: `/questions/${j}/check`, message: `check ${q.check.expr} gives ${r.got}, answer_text is ${q.answer_text}` })
+        if (r.ok) return
+        checks.mismatched += 1
+        issues.push({ severity: 'error', line, path: `/questions/${j}/check`, message: `check ${q.check.expr} gives ${r.got}, answer_text is ${q.answer_text}` })
       } catch (err) {
         checks.mismatched += 1
         issues.push({ severity: 'error', line, path: `/questions/${j}/check`, message: `check does not evaluate: ${(err as Error).message}` })

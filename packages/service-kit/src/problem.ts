@@ -43,7 +43,7 @@ export const invalid = (errors: FieldError[], detail = 'the request is not valid
 
 export function problemBody(p: { status: number; code: string; detail: string; errors?: FieldError[] }, requestId: string): ProblemBody {
   return {
-    type: `https://sys2ft.dev/problems/${p.code}`,
+    type: `urn:sys2ft:problem:${p.code}`,
     title: titles[p.status] ?? 'Error',
     status: p.status,
     detail: p.detail,

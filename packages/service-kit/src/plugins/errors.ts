@@ -16,12 +16,20 @@ export function fieldErrors(validation: AjvError[], context?: string): FieldErro
   for (const v of validation) {
     let path = v.instancePath
     let message = v.message ?? 'is invalid'
-    if (v.keyword === 'required') path += `/${String(v.params.missingProperty)}`, (message = 'is required')
-    if (v.keyword === 'additionalProperties') path += `/${String(v.params.additionalProperty)}`, (message = 'is not a known field')
+    if (v.keyword === 'required') {
+      path += `/${String(v.params.missingProperty)}`
+      message = 'is required'
+    }
+    if (v.keyword === 'additionalProperties') {
+      path += `/${String(v.params.additionalProperty)}`
+      message = 'is not a known field'
+    }
     const full = prefix + (path || '')
     const key = `${full}|${message}`
     // anyOf/oneOf branches repeat themselves; one line per field and message is enough
-    if (!seen.has(key)) seen.add(key), out.push({ path: full || '/', message })
+    if (seen.has(key)) continue
+    seen.add(key)
+    out.push({ path: full || '/', message })
   }
   return out
 }

@@ -1,0 +1,2 @@
+export { WorkerClient, WorkerError, type WorkerClientOptions } from './client.ts'
+export * from './types.ts'

@@ -1,0 +1,13 @@
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { generateOpenApi, openapiDir } from '../scripts/openapi.ts'
+
+t.test('the committed OpenAPI documents match the code (run `pnpm openapi` after changing routes)', async (t) => {
+  for (const [name, text] of Object.entries(await generateOpenApi())) {
+    const committed = readFileSync(`${openapiDir}${name}.json`, 'utf8')
+    t.ok(committed === text, `openapi/${name}.json is current`)
+    const doc = JSON.parse(text)
+    t.equal(doc.openapi, '3.1.0')
+    t.ok(doc.components.schemas.Problem, 'problem+json documented')
+  }
+})
