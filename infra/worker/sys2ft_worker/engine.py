@@ -1,0 +1,107 @@
+"""What every inference engine offers, and the pieces the engines share (prompt rendering,
+request grouping, stop strings)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .errors import InputTooLong
+from .protocol import GenerateRequestItem, GenerateResult, Message, ScoreItem, ScoreResult
+
+
+@dataclass
+class EngineStats:
+    """Counters the tests and the benchmark read (forward batches prove batching)."""
+
+    generate_calls: int = 0
+    prefill_batches: int = 0
+    decode_steps: int = 0
+    score_calls: int = 0
+    score_batches: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **deltas: int) -> None:
+        with self._lock:
+            for key, value in deltas.items():
+                setattr(self, key, getattr(self, key) + value)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+
+class Engine(Protocol):
+    """An inference engine over one loaded base model plus LoRA adapters from the registry."""
+
+    name: str
+    device: str
+    dtype: str
+    model_id: str
+    model_path: str
+    stats: EngineStats
+
+    def generate(self, requests: Sequence[GenerateRequestItem]) -> list[GenerateResult]: ...
+
+    def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]: ...
+
+    def forget_adapter(self, name: str) -> None:
+        """Drop a cached adapter (deleted or about to be rewritten on disk)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def messages_as_dicts(messages: Sequence[Message]) -> list[dict[str, str]]:
+    return [{"role": m.role, "content": m.content} for m in messages]
+
+
+def render_context_ids(tokenizer: Any, messages: Sequence[Message] | None, prompt: str | None) -> list[int]:
+    """Token ids of a context: chat messages through the chat template with the generation
+    prompt, or a raw prompt (with the tokenizer's own special tokens such as BOS, if any)."""
+    if messages is not None:
+        text = tokenizer.apply_chat_template(
+            messages_as_dicts(messages), tokenize=False, add_generation_prompt=True
+        )
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    assert prompt is not None
+    return list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
+
+
+def check_length(n_tokens: int, limit: int, where: str) -> None:
+    if n_tokens > limit:
+        raise InputTooLong(
+            f"{where} has {n_tokens} tokens, more than SYS2FT_WORKER_MAX_INPUT_TOKENS={limit}",
+            errors=[{"path": "/" + where.replace(".", "/"), "message": f"{n_tokens} tokens > {limit}"}],
+        )
+
+
+@dataclass(frozen=True)
+class SamplingKey:
+    """Requests sharing adapter and sampling parameters are generated together."""
+
+    adapter: str | None
+    temperature: float
+    top_p: float
+    max_tokens: int
+    stop: tuple[str, ...]
+    seed: int | None
+
+    @classmethod
+    def of(cls, r: GenerateRequestItem) -> "SamplingKey":
+        return cls(r.adapter, r.temperature, r.top_p, r.max_tokens, tuple(r.stop or ()), r.seed)
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    """Cut ``text`` before the earliest stop string; return (text, whether one was found)."""
+    best = -1
+    for s in stops:
+        pos = text.find(s)
+        if pos != -1 and (best == -1 or pos < best):
+            best = pos
+    return (text, False) if best == -1 else (text[:best], True)

@@ -1,0 +1,255 @@
+"""Every request and response body of the worker's HTTP contract, in one place.
+
+Field names are snake_case and are the wire names. The TypeScript client is written from
+these models (and from the exported OpenAPI document ``openapi/worker.json``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ADAPTER_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
+TRAINING_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length"]
+TrainingState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+TERMINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- shared pieces
+
+
+class Message(_Strict):
+    role: Role
+    content: str
+
+
+class _Context(_Strict):
+    """A context given either as chat messages (rendered with the chat template and a
+    generation prompt) or as a raw prompt string — exactly one of the two."""
+
+    messages: Annotated[list[Message], Field(min_length=1)] | None = None
+    prompt: str | None = None
+    adapter: Annotated[str, Field(pattern=ADAPTER_NAME_PATTERN)] | None = Field(
+        default=None, description="LoRA adapter name; null or absent = the base model."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_context(self) -> "_Context":
+        if (self.messages is None) == (self.prompt is None):
+            raise ValueError("give exactly one of 'messages' and 'prompt'")
+        return self
+
+
+# ---------------------------------------------------------------- generate
+
+
+class GenerateRequestItem(_Context):
+    n: int = Field(default=1, ge=1, le=64, description="Completions to sample for this request.")
+    temperature: float = Field(default=1.0, ge=0.0, le=2.0, description="0 = greedy.")
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(default=256, ge=1, le=4096)
+    stop: Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=8)] | None = None
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
+
+
+class GenerateRequest(_Strict):
+    model: str | None = Field(default=None, description="Must equal the loaded model's id if given.")
+    requests: Annotated[list[GenerateRequestItem], Field(min_length=1, max_length=512)]
+
+
+class Completion(BaseModel):
+    text: str
+    finish_reason: FinishReason
+    completion_tokens: int
+
+
+class GenerateResult(BaseModel):
+    index: int
+    prompt_tokens: int
+    completions: list[Completion]
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class GenerateResponse(BaseModel):
+    model: str
+    results: list[GenerateResult]
+    usage: Usage
+    elapsed_s: float
+
+
+# ---------------------------------------------------------------- score
+
+
+class ScoreItem(_Context):
+    continuations: Annotated[list[str], Field(min_length=1, max_length=16)]
+
+
+class ScoreRequest(_Strict):
+    model: str | None = None
+    items: Annotated[list[ScoreItem], Field(min_length=1, max_length=1024)]
+
+
+class Score(BaseModel):
+    logprob: float = Field(description="Sum of the continuation tokens' log-probabilities.")
+    tokens: int = Field(description="Number of continuation tokens.")
+
+
+class ScoreResult(BaseModel):
+    index: int
+    scores: list[Score]
+
+
+class ScoreResponse(BaseModel):
+    model: str
+    results: list[ScoreResult]
+    elapsed_s: float
+
+
+# ---------------------------------------------------------------- training
+
+
+class LoraSettings(_Strict):
+    r: int = Field(default=16, ge=1, le=512)
+    alpha: int = Field(default=32, ge=1, le=8192)
+    dropout: float = Field(default=0.05, ge=0.0, le=0.9)
+    target_modules: Literal["all-linear"] | Annotated[list[str], Field(min_length=1)] = "all-linear"
+
+
+class TrainingExample(_Strict):
+    messages: Annotated[list[Message], Field(min_length=1)]
+
+
+class TrainingRequest(_Strict):
+    training_id: Annotated[str, Field(pattern=TRAINING_ID_PATTERN)] | None = Field(
+        default=None,
+        description="Client-chosen id for idempotency: an existing training with this id is returned (200).",
+    )
+    base_model: str | None = Field(default=None, description="Must be the loaded model if given.")
+    adapter_name: Annotated[str, Field(pattern=ADAPTER_NAME_PATTERN)]
+    examples: Annotated[list[TrainingExample], Field(min_length=1, max_length=200_000)]
+    loss_on: Literal["assistant", "all"] = "assistant"
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    learning_rate: float = Field(default=1e-4, gt=0.0, le=1.0)
+    lr_scheduler: Literal["linear", "cosine", "constant"] = "cosine"
+    warmup_ratio: float = Field(default=0.03, ge=0.0, le=0.5)
+    epochs: int = Field(default=1, ge=1, le=100)
+    batch_size: int = Field(default=4, ge=1, le=512)
+    gradient_accumulation_steps: int = Field(default=1, ge=1, le=1024)
+    max_seq_len: int = Field(default=1024, ge=16, le=32768)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    overwrite: bool = False
+
+
+class LossPoint(BaseModel):
+    step: int
+    loss: float
+    learning_rate: float
+    tokens_seen: int
+    elapsed_s: float
+
+
+class AdapterManifest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    base_model: str
+    base_model_path: str
+    created_at: str
+    lora: dict[str, Any]
+    hyperparameters: dict[str, Any]
+    data_sha256: str
+    examples: int
+    tokens_trained: int
+    final_loss: float | None
+    trainable_params: int
+    total_params: int
+    elapsed_s: float
+    training_id: str | None
+
+
+class TrainingStatus(BaseModel):
+    id: str
+    adapter_name: str
+    base_model: str
+    state: TrainingState
+    step: int
+    total_steps: int
+    epoch: float
+    loss: float | None
+    loss_history: list[LossPoint]
+    learning_rate: float
+    tokens_seen: int
+    tokens_per_s: float
+    elapsed_s: float
+    trainable_params: int
+    total_params: int
+    error: str | None
+    adapter: AdapterManifest | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+class TrainingList(BaseModel):
+    data: list[TrainingStatus]
+
+
+class AdapterList(BaseModel):
+    data: list[AdapterManifest]
+
+
+# ---------------------------------------------------------------- info, health, errors
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ModelInfo(BaseModel):
+    id: str
+    path: str
+
+
+class TrainingRef(BaseModel):
+    id: str
+    state: TrainingState
+
+
+class Info(BaseModel):
+    engine: str
+    device: str
+    dtype: str
+    model: ModelInfo
+    adapters: list[str]
+    training: TrainingRef | None
+    max_batch: int
+    version: str
+
+
+class FieldError(BaseModel):
+    path: str = Field(description="JSON pointer into the request body, e.g. /requests/0/max_tokens")
+    message: str
+
+
+class Problem(BaseModel):
+    """``application/problem+json`` error body."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    code: str
+    request_id: str | None = None
+    errors: list[FieldError] | None = None

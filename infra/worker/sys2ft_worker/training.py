@@ -1,0 +1,605 @@
+"""LoRA training with PEFT, run in the background so the API stays responsive.
+
+``run_training`` is a plain function (spec in, events out through a callback, a stop check)
+so the same code runs in a thread (hf engine: the default; shares the process and the CPU
+threads, no second interpreter, the base weights are re-loaded from the local model directory
+so inference on the serving model is never touched) or in a spawned subprocess (vllm engine:
+vLLM owns the GPU memory it was given, and the training process gets the rest; a crash or an
+out-of-memory in training cannot take the server down).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import multiprocessing as mp
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from .adapters import AdapterRegistry
+from .errors import Conflict, NotFound, UnknownModel
+from .protocol import (
+    TERMINAL_STATES,
+    AdapterManifest,
+    LossPoint,
+    TrainingRequest,
+    TrainingState,
+    TrainingStatus,
+)
+
+log = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100
+MAX_LOSS_POINTS = 2000
+
+Event = dict[str, Any]
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_training_id() -> str:
+    """``trn_`` + a UUIDv7 (sortable by creation time)."""
+    ms = time.time_ns() // 1_000_000
+    rand = uuid.uuid4().int & ((1 << 74) - 1)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 62) << 64 | 0b10 << 62 | (rand & ((1 << 62) - 1))
+    return f"trn_{uuid.UUID(int=value).hex}"
+
+
+def data_sha256(examples: Sequence[dict[str, Any]]) -> str:
+    """sha256 of the canonical JSON (sorted keys, no spaces, UTF-8) of the examples."""
+    canon = json.dumps(list(examples), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canon.encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------- tokenisation and batching
+
+
+def encode_example(
+    tokenizer: Any, messages: Sequence[dict[str, str]], loss_on: Literal["assistant", "all"], max_seq_len: int
+) -> tuple[list[int], list[int]]:
+    """Token ids and labels of one conversation rendered with the chat template.
+
+    ``loss_on="assistant"``: only the tokens of assistant turns carry labels — the turn's content
+    and its end-of-turn marker, not the ``<|im_start|>assistant`` header; everything else is -100.
+    ``loss_on="all"``: every token carries its label.
+    """
+    msgs = list(messages)
+    text = tokenizer.apply_chat_template(msgs, tokenize=False)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids: list[int] = list(enc["input_ids"])
+    if loss_on == "all":
+        labels = list(ids)
+    else:
+        spans: list[tuple[int, int]] = []
+        cursor = 0
+        for i, m in enumerate(msgs):
+            if m["role"] != "assistant":
+                continue
+            full_i = tokenizer.apply_chat_template(msgs[: i + 1], tokenize=False)
+            gen_i = tokenizer.apply_chat_template(msgs[:i], tokenize=False, add_generation_prompt=True) if i else None
+            if gen_i is not None and text.startswith(full_i) and full_i.startswith(gen_i):
+                start, end = len(gen_i), len(full_i)
+            else:
+                # A template that is not prefix-stable: fall back to finding the content.
+                pos = text.find(m["content"], cursor)
+                if pos < 0:
+                    continue
+                start, end = pos, pos + len(m["content"])
+            spans.append((start, end))
+            cursor = end
+        labels = [IGNORE_INDEX] * len(ids)
+        for k, (a, b) in enumerate(enc["offset_mapping"]):
+            if b > a and any(s <= a < e for s, e in spans):
+                labels[k] = ids[k]
+    return ids[:max_seq_len], labels[:max_seq_len]
+
+
+@dataclass
+class Batch:
+    input_ids: Any
+    attention_mask: Any
+    labels: Any
+    tokens: int
+    label_tokens: int
+
+
+def collate(examples: Sequence[tuple[list[int], list[int]]], pad_id: int) -> Batch:
+    """Right-pad a micro-batch; padding has attention 0 and label -100."""
+    import torch
+
+    width = max(len(ids) for ids, _ in examples)
+    ids_t = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    mask_t = torch.zeros((len(examples), width), dtype=torch.long)
+    lab_t = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
+    for r, (ids, labels) in enumerate(examples):
+        ids_t[r, : len(ids)] = torch.tensor(ids)
+        mask_t[r, : len(ids)] = 1
+        lab_t[r, : len(labels)] = torch.tensor(labels)
+    return Batch(ids_t, mask_t, lab_t, int(mask_t.sum()), int((lab_t[:, 1:] != IGNORE_INDEX).sum()))
+
+
+# ---------------------------------------------------------------- the training function
+
+
+@dataclass
+class TrainingSpec:
+    """Everything a training run needs; picklable, so it can cross into a subprocess."""
+
+    training_id: str
+    adapter_name: str
+    base_model: str
+    base_model_path: str
+    device: str
+    dtype: str
+    threads: int | None
+    examples: list[dict[str, Any]]
+    loss_on: Literal["assistant", "all"]
+    lora: dict[str, Any]
+    learning_rate: float
+    lr_scheduler: str
+    warmup_ratio: float
+    epochs: int
+    batch_size: int
+    gradient_accumulation_steps: int
+    max_seq_len: int
+    seed: int
+    output_dir: str
+
+    def hyperparameters(self) -> dict[str, Any]:
+        keys = (
+            "loss_on", "learning_rate", "lr_scheduler", "warmup_ratio", "epochs", "batch_size",
+            "gradient_accumulation_steps", "max_seq_len", "seed", "dtype", "device",
+        )  # fmt: skip
+        d = asdict(self)
+        return {k: d[k] for k in keys} | {"lora": dict(self.lora), "optimizer": "adamw", "max_grad_norm": 1.0}
+
+
+class Cancelled(Exception):
+    pass
+
+
+def _scheduler_name(name: str, warmup: int) -> str:
+    if name == "constant":
+        return "constant_with_warmup" if warmup else "constant"
+    return name
+
+
+def run_training(spec: TrainingSpec, report: Callable[[Event], None], should_stop: Callable[[], bool]) -> Event:
+    """Train a LoRA adapter and save it (PEFT format) into ``spec.output_dir``.
+
+    Reports ``started`` and one ``step`` event per optimizer step; returns the ``done`` event.
+    Raises ``Cancelled`` when ``should_stop()`` turns true (checked before every micro-batch).
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import get_scheduler
+
+    from .engine_hf import load_causal_lm, load_tokenizer
+
+    t0 = time.perf_counter()
+    if spec.threads and spec.device == "cpu":
+        torch.set_num_threads(spec.threads)
+    torch.manual_seed(spec.seed)
+    tokenizer = load_tokenizer(spec.base_model_path)
+    encoded = [encode_example(tokenizer, ex["messages"], spec.loss_on, spec.max_seq_len) for ex in spec.examples]
+    usable = [e for e in encoded if any(lab != IGNORE_INDEX for lab in e[1][1:])]
+    if not usable:
+        raise ValueError(
+            f"no example has a token to learn from (loss_on={spec.loss_on!r}, max_seq_len={spec.max_seq_len})"
+        )
+    if should_stop():
+        raise Cancelled()
+    model = load_causal_lm(spec.base_model_path, spec.dtype, spec.device)
+    lora = spec.lora
+    config = LoraConfig(
+        r=int(lora["r"]),
+        lora_alpha=int(lora["alpha"]),
+        lora_dropout=float(lora["dropout"]),
+        target_modules=lora["target_modules"],
+        task_type="CAUSAL_LM",
+        bias="none",
+    )
+    model = get_peft_model(model, config)
+    model.train()
+    trainable, total = model.get_nb_trainable_parameters()
+    lm: Any = model.get_base_model()
+    decoder: Any = lm.get_decoder()
+    head: Any = lm.get_output_embeddings()
+    pad_id = int(tokenizer.pad_token_id)
+
+    n = len(usable)
+    micro_per_epoch = math.ceil(n / spec.batch_size)
+    steps_per_epoch = math.ceil(micro_per_epoch / spec.gradient_accumulation_steps)
+    total_steps = steps_per_epoch * spec.epochs
+    warmup = math.ceil(spec.warmup_ratio * total_steps)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=0.0)
+    scheduler = get_scheduler(
+        _scheduler_name(spec.lr_scheduler, warmup), optimizer, num_warmup_steps=warmup, num_training_steps=total_steps
+    )
+    report(
+        {
+            "type": "started",
+            "total_steps": total_steps,
+            "trainable_params": int(trainable),
+            "total_params": int(total),
+            "examples": n,
+            "skipped_examples": len(encoded) - n,
+        }
+    )
+    every = max(1, math.ceil(total_steps / MAX_LOSS_POINTS))
+    order_gen = torch.Generator().manual_seed(spec.seed)
+    step, tokens_seen, last_loss = 0, 0, float("nan")
+    loop_t0 = time.perf_counter()
+    for epoch in range(spec.epochs):
+        order = torch.randperm(n, generator=order_gen).tolist()
+        micro = [order[i : i + spec.batch_size] for i in range(0, n, spec.batch_size)]
+        for s in range(steps_per_epoch):
+            window = micro[s * spec.gradient_accumulation_steps : (s + 1) * spec.gradient_accumulation_steps]
+            batches = [collate([usable[k] for k in mb], pad_id) for mb in window]
+            n_labels = max(1, sum(b.label_tokens for b in batches))
+            optimizer.zero_grad(set_to_none=True)
+            loss_sum = 0.0
+            for b in batches:
+                if should_stop():
+                    raise Cancelled()
+                ids, mask, labels = (t.to(spec.device) for t in (b.input_ids, b.attention_mask, b.labels))
+                hidden = decoder(input_ids=ids, attention_mask=mask).last_hidden_state
+                target = labels[:, 1:]
+                sel = target != IGNORE_INDEX
+                logits = head(hidden[:, :-1][sel]).float()
+                ce = torch.nn.functional.cross_entropy(logits, target[sel], reduction="sum")
+                (ce / n_labels).backward()
+                loss_sum += float(ce.detach())
+                tokens_seen += b.tokens
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            lr = float(scheduler.get_last_lr()[0])
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            last_loss = loss_sum / n_labels
+            report(
+                {
+                    "type": "step",
+                    "step": step,
+                    "epoch": epoch + (s + 1) / steps_per_epoch,
+                    "loss": last_loss,
+                    "learning_rate": lr,
+                    "tokens_seen": tokens_seen,
+                    "elapsed_s": time.perf_counter() - t0,
+                    "train_s": time.perf_counter() - loop_t0,
+                    "record": step % every == 0 or step == total_steps,
+                }
+            )
+    if should_stop():
+        raise Cancelled()
+    model.save_pretrained(spec.output_dir, safe_serialization=True)
+    return {
+        "type": "done",
+        "tokens_trained": tokens_seen,
+        "final_loss": last_loss,
+        "elapsed_s": time.perf_counter() - t0,
+        "trainable_params": int(trainable),
+        "total_params": int(total),
+        "examples": n,
+    }
+
+
+def _subprocess_main(spec: TrainingSpec, events: Any, stop: Any) -> None:
+    """Entry point of a training subprocess: events go back through a queue."""
+    try:
+        done = run_training(spec, events.put, stop.is_set)
+        events.put(done)
+    except Cancelled:
+        events.put({"type": "cancelled"})
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        events.put({"type": "error", "error": f"{type(exc).__name__}: {exc}"})
+
+
+# ---------------------------------------------------------------- jobs and the manager
+
+
+@dataclass
+class TrainingJob:
+    id: str
+    adapter_name: str
+    base_model: str
+    spec: TrainingSpec
+    overwrite: bool
+    state: TrainingState = "queued"
+    step: int = 0
+    total_steps: int = 0
+    epoch: float = 0.0
+    loss: float | None = None
+    loss_history: list[LossPoint] = field(default_factory=list)
+    learning_rate: float = 0.0
+    tokens_seen: int = 0
+    tokens_per_s: float = 0.0
+    elapsed_s: float = 0.0
+    trainable_params: int = 0
+    total_params: int = 0
+    error: str | None = None
+    adapter: AdapterManifest | None = None
+    created_at: str = field(default_factory=utc_now)
+    started_at: str | None = None
+    finished_at: str | None = None
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _t_start: float = 0.0
+
+    def status(self) -> TrainingStatus:
+        with self.lock:
+            elapsed = self.elapsed_s
+            if self.state == "running" and self._t_start:
+                elapsed = time.perf_counter() - self._t_start
+            return TrainingStatus(
+                id=self.id,
+                adapter_name=self.adapter_name,
+                base_model=self.base_model,
+                state=self.state,
+                step=self.step,
+                total_steps=self.total_steps,
+                epoch=self.epoch,
+                loss=self.loss,
+                loss_history=list(self.loss_history),
+                learning_rate=self.learning_rate,
+                tokens_seen=self.tokens_seen,
+                tokens_per_s=self.tokens_per_s,
+                elapsed_s=round(elapsed, 3),
+                trainable_params=self.trainable_params,
+                total_params=self.total_params,
+                error=self.error,
+                adapter=self.adapter,
+                created_at=self.created_at,
+                started_at=self.started_at,
+                finished_at=self.finished_at,
+            )
+
+    def apply(self, ev: Event) -> None:
+        with self.lock:
+            if ev["type"] == "started":
+                self.total_steps = ev["total_steps"]
+                self.trainable_params = ev["trainable_params"]
+                self.total_params = ev["total_params"]
+            elif ev["type"] == "step":
+                self.step = ev["step"]
+                self.epoch = round(ev["epoch"], 6)
+                self.loss = ev["loss"]
+                self.learning_rate = ev["learning_rate"]
+                self.tokens_seen = ev["tokens_seen"]
+                self.tokens_per_s = round(ev["tokens_seen"] / max(ev["train_s"], 1e-9), 3)
+                if ev.get("record", True):
+                    self.loss_history.append(
+                        LossPoint(
+                            step=ev["step"],
+                            loss=ev["loss"],
+                            learning_rate=ev["learning_rate"],
+                            tokens_seen=ev["tokens_seen"],
+                            elapsed_s=round(ev["elapsed_s"], 3),
+                        )
+                    )
+
+
+class TrainingManager:
+    """Holds the trainings of this process (in memory) and runs one at a time."""
+
+    def __init__(
+        self,
+        registry: AdapterRegistry,
+        *,
+        model_id: str,
+        model_path: str,
+        device: str,
+        dtype: str,
+        threads: int | None,
+        mode: Literal["thread", "process"],
+        on_adapter_written: Callable[[str], None] = lambda name: None,
+    ) -> None:
+        self.registry = registry
+        self.model_id = model_id
+        self.model_path = model_path
+        self.device = device
+        self.dtype = dtype
+        self.threads = threads
+        self.mode = mode
+        self.on_adapter_written = on_adapter_written
+        self._jobs: dict[str, TrainingJob] = {}
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    # ---- API
+
+    def submit(self, req: TrainingRequest) -> tuple[TrainingStatus, bool]:
+        """Start a training; returns (status, created). An existing ``training_id`` is returned as is."""
+        if req.base_model is not None and req.base_model not in (self.model_id, self.model_path):
+            raise UnknownModel(f"base_model {req.base_model!r} is not the loaded model {self.model_id!r}")
+        with self._lock:
+            if req.training_id is not None and req.training_id in self._jobs:
+                return self._jobs[req.training_id].status(), False
+            active = self._active()
+            if active is not None:
+                raise Conflict(f"training {active.id} is {active.state}; one training at a time per worker")
+            if self.registry.exists(req.adapter_name) and not req.overwrite:
+                raise Conflict(f"adapter {req.adapter_name!r} already exists (set overwrite: true to replace it)")
+            tid = req.training_id or new_training_id()
+            spec = TrainingSpec(
+                training_id=tid,
+                adapter_name=req.adapter_name,
+                base_model=self.model_id,
+                base_model_path=self.model_path,
+                device=self.device,
+                dtype=self.dtype,
+                threads=self.threads,
+                examples=[ex.model_dump() for ex in req.examples],
+                loss_on=req.loss_on,
+                lora=req.lora.model_dump(),
+                learning_rate=req.learning_rate,
+                lr_scheduler=req.lr_scheduler,
+                warmup_ratio=req.warmup_ratio,
+                epochs=req.epochs,
+                batch_size=req.batch_size,
+                gradient_accumulation_steps=req.gradient_accumulation_steps,
+                max_seq_len=req.max_seq_len,
+                seed=req.seed,
+                output_dir="",
+            )
+            job = TrainingJob(id=tid, adapter_name=req.adapter_name, base_model=self.model_id, spec=spec, overwrite=req.overwrite)
+            self._jobs[tid] = job
+            self.registry.mark_busy(req.adapter_name)
+            t = threading.Thread(target=self._run, args=(job,), name=f"training-{tid}", daemon=True)
+            self._threads.append(t)
+            t.start()
+            return job.status(), True
+
+    def get(self, tid: str) -> TrainingStatus:
+        return self._job(tid).status()
+
+    def list(self) -> list[TrainingStatus]:
+        with self._lock:
+            jobs = list(self._jobs.values())
+        return [j.status() for j in sorted(jobs, key=lambda j: j.created_at)]
+
+    def cancel(self, tid: str) -> TrainingStatus:
+        job = self._job(tid)
+        with job.lock:
+            if job.state not in TERMINAL_STATES:
+                job.cancel_event.set()
+        return job.status()
+
+    def current(self) -> TrainingJob | None:
+        with self._lock:
+            active = self._active()
+            if active is not None:
+                return active
+            return max(self._jobs.values(), key=lambda j: j.created_at, default=None)
+
+    def wait_idle(self, timeout: float | None = None) -> None:
+        for t in list(self._threads):
+            t.join(timeout)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for j in jobs:
+            j.cancel_event.set()
+        self.wait_idle(30)
+
+    # ---- internals
+
+    def _job(self, tid: str) -> TrainingJob:
+        with self._lock:
+            job = self._jobs.get(tid)
+        if job is None:
+            raise NotFound(f"training {tid!r} does not exist")
+        return job
+
+    def _active(self) -> TrainingJob | None:
+        for j in self._jobs.values():
+            if j.state in ("queued", "running"):
+                return j
+        return None
+
+    def _finish(self, job: TrainingJob, state: TrainingState, error: str | None = None) -> None:
+        with job.lock:
+            job.state = state
+            job.error = error
+            job.finished_at = utc_now()
+            job.elapsed_s = round(time.perf_counter() - job._t_start, 3) if job._t_start else 0.0
+
+    def _run(self, job: TrainingJob) -> None:
+        staging: Path | None = None
+        try:
+            with job.lock:
+                if job.cancel_event.is_set():
+                    job.state = "cancelled"
+                    job.finished_at = utc_now()
+                    return
+                job.state = "running"
+                job.started_at = utc_now()
+                job._t_start = time.perf_counter()
+            staging = self.registry.staging_dir(job.adapter_name, job.id)
+            job.spec.output_dir = str(staging)
+            log.info("training %s started (adapter %s, %d examples, %s)", job.id, job.adapter_name, len(job.spec.examples), self.mode)
+            if self.mode == "process":
+                done = self._run_subprocess(job)
+            else:
+                done = run_training(job.spec, job.apply, job.cancel_event.is_set)
+            if job.cancel_event.is_set():
+                raise Cancelled()
+            manifest = {
+                "name": job.adapter_name,
+                "base_model": self.model_id,
+                "base_model_path": self.model_path,
+                "created_at": utc_now(),
+                "lora": dict(job.spec.lora),
+                "hyperparameters": job.spec.hyperparameters(),
+                "data_sha256": data_sha256(job.spec.examples),
+                "examples": len(job.spec.examples),
+                "examples_used": done["examples"],
+                "tokens_trained": done["tokens_trained"],
+                "final_loss": done["final_loss"] if math.isfinite(done["final_loss"]) else None,
+                "trainable_params": done["trainable_params"],
+                "total_params": done["total_params"],
+                "elapsed_s": round(done["elapsed_s"], 3),
+                "training_id": job.id,
+            }
+            self.on_adapter_written(job.adapter_name)
+            written = self.registry.publish(staging, job.adapter_name, manifest, overwrite=job.overwrite)
+            staging = None
+            self.on_adapter_written(job.adapter_name)
+            with job.lock:
+                job.adapter = written
+            self._finish(job, "succeeded")
+            log.info("training %s succeeded: loss %.4f, %d tokens", job.id, done["final_loss"], done["tokens_trained"])
+        except Cancelled:
+            self._finish(job, "cancelled")
+            log.info("training %s cancelled at step %d", job.id, job.step)
+        except Exception as exc:  # noqa: BLE001 - any failure ends the job, never the worker
+            log.exception("training %s failed", job.id)
+            self._finish(job, "failed", f"{type(exc).__name__}: {exc}")
+        finally:
+            if staging is not None:
+                import shutil
+
+                shutil.rmtree(staging, ignore_errors=True)
+            self.registry.clear_busy(job.adapter_name)
+
+    def _run_subprocess(self, job: TrainingJob) -> Event:
+        ctx = mp.get_context("spawn")
+        events = ctx.Queue()
+        stop = ctx.Event()
+        proc = ctx.Process(target=_subprocess_main, args=(job.spec, events, stop), name=f"training-{job.id}", daemon=True)
+        proc.start()
+        try:
+            while True:
+                if job.cancel_event.is_set():
+                    stop.set()
+                try:
+                    ev = events.get(timeout=0.2)
+                except queue.Empty:
+                    if not proc.is_alive():
+                        raise RuntimeError(f"training subprocess exited with code {proc.exitcode}") from None
+                    continue
+                if ev["type"] in ("started", "step"):
+                    job.apply(ev)
+                elif ev["type"] == "done":
+                    return ev
+                elif ev["type"] == "cancelled":
+                    raise Cancelled()
+                else:
+                    raise RuntimeError(ev.get("error", "training subprocess failed"))
+        finally:
+            proc.join(30)
+            if proc.is_alive():
+                proc.kill()

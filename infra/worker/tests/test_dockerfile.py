@@ -1,0 +1,34 @@
+"""No docker daemon here: check the Dockerfile by parsing it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+WORKER_DIR = Path(__file__).resolve().parents[1]
+
+
+def instructions() -> list[tuple[str, str]]:
+    text = (WORKER_DIR / "Dockerfile").read_text().replace("\\\n", " ")
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            op, _, rest = line.partition(" ")
+            out.append((op.upper(), rest.strip()))
+    return out
+
+
+def test_dockerfile() -> None:
+    ins = instructions()
+    ops = [op for op, _ in ins]
+    assert ops[0] in ("FROM", "ARG") and "FROM" in ops
+    users = [rest for op, rest in ins if op == "USER"]
+    assert users and users[-1] not in ("root", "0")
+    assert any(op == "HEALTHCHECK" and "/healthz" in rest for op, rest in ins)
+    env = " ".join(rest for op, rest in ins if op == "ENV")
+    assert "SYS2FT_WORKER_ENGINE=vllm" in env
+    assert any(op == "VOLUME" for op in ops)
+    assert any(op == "RUN" and "requirements-gpu.txt" in rest for op, rest in ins)
+    assert any(op in ("CMD", "ENTRYPOINT") and "sys2ft_worker" in rest for op, rest in ins)
+    gpu = (WORKER_DIR / "requirements-gpu.txt").read_text()
+    assert "vllm==0.33.0" in gpu
