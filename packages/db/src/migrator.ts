@@ -2,11 +2,17 @@ import type { Kysely } from 'kysely'
 import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely/migration'
 import * as m0001 from './migrations/0001_foundation.ts'
 import * as m0002 from './migrations/0002_news_sets.ts'
+import * as m0003 from './migrations/0003_generation_runs.ts'
+import * as m0004 from './migrations/0004_training.ts'
+import * as m0005 from './migrations/0005_evaluation.ts'
 
 /** Ordered, forward-only. Append new migrations here; never edit or reorder a shipped one. */
 export const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
   '0002_news_sets': m0002,
+  '0003_generation_runs': m0003,
+  '0004_training': m0004,
+  '0005_evaluation': m0005,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }

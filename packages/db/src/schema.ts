@@ -6,6 +6,8 @@ export type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | strin
 export type Timestamp = ColumnType<Date, Date | string, Date | string>
 /** jsonb: kysely passes objects through pg, which serialises them. */
 export type Json<T> = ColumnType<T, T | string, T | string>
+/** jsonb with a database default: optional on insert. */
+export type JsonDefault<T> = ColumnType<T, T | string | undefined, T | string>
 
 /** Owner: each service, for its own rows (scoped by `service`). Replays of POSTs with an Idempotency-Key. */
 export interface IdempotencyKeysTable {
@@ -14,7 +16,7 @@ export interface IdempotencyKeysTable {
   request_hash: string
   status_code: number
   response_body: Json<unknown>
-  response_headers: Json<Record<string, string>>
+  response_headers: JsonDefault<Record<string, string>>
   created_at: CreatedAt
   updated_at: UpdatedAt
 }
@@ -74,12 +76,175 @@ export interface QuestionsTable {
   updated_at: UpdatedAt
 }
 
+export type RunState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'
+export type TrainingJobState = 'queued' | 'dispatched' | 'running' | 'succeeded' | 'failed' | 'cancelled'
+
+/** Columns every asynchronous job table has (migrations/job-columns.ts). */
+export interface JobColumns<S extends string = RunState> {
+  id: string
+  state: ColumnType<S, S | undefined, S>
+  progress_done: ColumnType<number, number | undefined, number>
+  progress_total: ColumnType<number, number | undefined, number>
+  attempts: ColumnType<number, number | undefined, number>
+  max_attempts: ColumnType<number, number | undefined, number>
+  lease_owner: string | null
+  lease_expires_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  cancel_requested: ColumnType<boolean, boolean | undefined, boolean>
+  error: string | null
+  started_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  finished_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+/** `<resource>_events` rows: one per state change or progress note. */
+export interface EventColumns {
+  id: Generated<string>
+  type: string
+  state: string | null
+  message: ColumnType<string, string | undefined, string>
+  data: Json<unknown> | null
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+/** Owner: generation service. One self-play data generation run over a news set. */
+export interface GenerationRunsTable extends JobColumns {
+  set_id: string
+  protocol: string
+  options: Json<Record<string, unknown>>
+  filter: JsonDefault<Record<string, unknown>>
+  provenance: Json<Record<string, unknown>>
+  samples_requested: ColumnType<number, number | undefined, number>
+  samples_accepted: ColumnType<number, number | undefined, number>
+  samples_rejected: ColumnType<number, number | undefined, number>
+  rejected_by_reason: JsonDefault<Record<string, number>>
+  prompt_tokens: ColumnType<number, number | undefined, number>
+  completion_tokens: ColumnType<number, number | undefined, number>
+  worker_calls: ColumnType<number, number | undefined, number>
+  generation_s: ColumnType<number, number | undefined, number>
+}
+export interface GenerationRunEventsTable extends EventColumns {
+  run_id: string
+}
+/** Owner: generation service. Keyed by run × news item × index: a resumed run never writes one twice. */
+export interface GenerationSamplesTable {
+  run_id: string
+  item_id: string
+  sample_index: number
+  accepted: boolean
+  reject_reason: string | null
+  /** The training conversation (accepted samples), exactly what the worker is sent. */
+  messages: Json<{ role: string; content: string }[]> | null
+  /** Raw model outputs and the prompts that produced them, for inspection. */
+  raw: Json<Record<string, unknown>>
+  prompt_tokens: ColumnType<number, number | undefined, number>
+  completion_tokens: ColumnType<number, number | undefined, number>
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+/** Owner: training service. A model worker the dispatcher may use. */
+export interface WorkersTable {
+  id: string
+  name: string
+  url: string
+  api_key: string | null
+  capacity: ColumnType<number, number | undefined, number>
+  labels: JsonDefault<Record<string, string>>
+  source: 'config' | 'api'
+  status: ColumnType<'up' | 'down' | 'unknown', 'up' | 'down' | 'unknown' | undefined, 'up' | 'down' | 'unknown'>
+  model: string | null
+  engine: string | null
+  info: Json<Record<string, unknown>> | null
+  last_seen_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  last_error: string | null
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+/** Owner: training service. A LoRA training job. */
+export interface TrainingJobsTable extends JobColumns<TrainingJobState> {
+  name: string
+  base_model: string
+  data: Json<Record<string, unknown>>
+  settings: Json<Record<string, unknown>>
+  seed: number
+  example_count: ColumnType<number, number | undefined, number>
+  data_sha256: string | null
+  worker_id: string | null
+  worker_training_id: string | null
+  progress: JsonDefault<Record<string, unknown>>
+  compute: JsonDefault<Record<string, unknown>>
+  adapter_id: string | null
+}
+export interface TrainingJobEventsTable extends EventColumns {
+  job_id: string
+}
+/** Owner: training service. A trained adapter; evaluation refers to it by id. */
+export interface AdaptersTable {
+  id: string
+  name: string
+  job_id: string
+  base_model: string
+  worker_id: string | null
+  location: Json<{ worker_id: string | null; worker_url: string; name: string }>
+  data_sha256: string
+  hyperparameters: Json<Record<string, unknown>>
+  final_loss: number | null
+  compute: Json<Record<string, unknown>>
+  manifest: Json<Record<string, unknown>>
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+/** Owner: evaluation service. */
+export interface EvalRunsTable extends JobColumns {
+  model: string
+  adapter_id: string | null
+  set_id: string
+  filter: JsonDefault<Record<string, unknown>>
+  mode: 'base' | 'icl' | 'ft' | 'ft_icl'
+  scoring: 'loglik' | 'generate'
+  options: Json<Record<string, unknown>>
+  provenance: Json<Record<string, unknown>>
+  summary: Json<Record<string, unknown>> | null
+}
+export interface EvalRunEventsTable extends EventColumns {
+  run_id: string
+}
+/** Owner: evaluation service. One scored question of a run. */
+export interface EvalResultsTable {
+  run_id: string
+  question_id: string
+  domain: string | null
+  type: string
+  option_order: Json<number[]>
+  prompt: Json<unknown>
+  scores: Json<unknown> | null
+  raw_answer: string | null
+  predicted_index: number | null
+  parsed: boolean
+  correct: boolean
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
 /** The one schema the three services share. */
 export interface Database {
   idempotency_keys: IdempotencyKeysTable
   news_sets: NewsSetsTable
   news_items: NewsItemsTable
   questions: QuestionsTable
+  generation_runs: GenerationRunsTable
+  generation_run_events: GenerationRunEventsTable
+  generation_samples: GenerationSamplesTable
+  workers: WorkersTable
+  training_jobs: TrainingJobsTable
+  training_job_events: TrainingJobEventsTable
+  adapters: AdaptersTable
+  eval_runs: EvalRunsTable
+  eval_run_events: EvalRunEventsTable
+  eval_results: EvalResultsTable
 }
 
 export type NewsSetRow = Selectable<NewsSetsTable>
