@@ -20,6 +20,8 @@ export interface JobContext {
   /** Updates columns of the job row (progress counters and the like), only while this runner holds it. */
   update(values: Record<string, unknown>): Promise<void>
   attempt: number
+  /** This runner's lease owner: a write guarded by `lease_owner = owner` cannot land after the lease is lost. */
+  owner: string
 }
 
 export interface JobRunnerOptions<T extends JobTable> {
@@ -167,6 +169,7 @@ export class JobRunner<T extends JobTable> {
       signal: controller.signal,
       reason: () => entry.reason,
       attempt: (job as { attempts: number }).attempts,
+      owner: this.opts.owner,
       event: (type, message, data) => recordEvent(this.opts.db, this.opts.table, id, { type, message, data }),
       update: async (values) => {
         await this.db.updateTable(this.tableName).set({ ...values, updated_at: new Date() }).where('id', '=', id).where('lease_owner', '=', this.opts.owner).execute()
@@ -184,6 +187,7 @@ export class JobRunner<T extends JobTable> {
         else if (entry.reason === 'shutdown') await this.requeue(id, 'the service stopped; the job resumes on restart')
         else if (entry.reason === 'lease_lost') this.opts.log?.warn({ job: id }, 'lease lost; another runner owns the job now')
         else if (err instanceof RetryableError && ctx.attempt < (job as { max_attempts: number }).max_attempts) await this.requeue(id, message, message)
+        else if (err instanceof RetryableError) await this.finish(id, 'failed', `gave up after ${ctx.attempt} attempts: ${message}`, 'too many attempts')
         else {
           this.opts.log?.error({ err, job: id }, 'job failed')
           await this.finish(id, 'failed', message, message)

@@ -154,10 +154,12 @@ export async function* exportSet(db: Kysely<Database>, set: NewsSetRow): AsyncGe
   }
 }
 
-/** Deletes a user set; shipped sets are read-only. (Later: refused while a generation run uses it.) */
+/** Deletes a user set; shipped sets are read-only, and a set that a generation or evaluation run uses stays. */
 export async function deleteSet(db: Kysely<Database>, id: string): Promise<void> {
   const set = await getSet(db, id)
   if (set.builtin) throw new ProblemError(409, 'read_only', `news set ${set.name} ships with the product and is read-only`)
+  const user = (await db.selectFrom('generation_runs').select('id').where('set_id', '=', id).limit(1).executeTakeFirst()) ?? (await db.selectFrom('eval_runs').select('id').where('set_id', '=', id).limit(1).executeTakeFirst())
+  if (user) throw new ProblemError(409, 'in_use', `news set ${set.name} is used by ${user.id}; delete that first`)
   await db.deleteFrom('news_sets').where('id', '=', id).execute()
 }
 

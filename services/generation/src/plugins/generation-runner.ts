@@ -1,0 +1,43 @@
+import type { FastifyInstance } from 'fastify'
+import { JobRunner, instanceOwner } from '@sys2ft/service-kit'
+import { WorkerClient } from '@sys2ft/worker-client'
+import { runGeneration } from '../domain/run-generation.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    generationRunner: JobRunner<'generation_runs'> | null
+    worker: WorkerClient
+  }
+}
+
+export interface RunnerOptions {
+  runJobs?: boolean
+  /** Lease owner name; default `generation@<host>:<port>`, stable across restarts. */
+  jobOwner?: string
+  leaseMs?: number
+  pollMs?: number
+}
+
+/** The worker client and the background runner of generation runs, started with the app and stopped with it. */
+export function generationRunnerPlugin(opts: RunnerOptions) {
+  return async function generationRunner(app: FastifyInstance): Promise<void> {
+    const worker = new WorkerClient({ baseURL: app.config.urls.worker, apiKey: app.config.workerApiKey })
+    app.decorate('worker', worker)
+    if (opts.runJobs === false) {
+      app.decorate('generationRunner', null)
+      return
+    }
+    const runner = new JobRunner({
+      db: app.db,
+      table: 'generation_runs',
+      owner: opts.jobOwner ?? instanceOwner('generation', app.config.ports.generation),
+      leaseMs: opts.leaseMs,
+      pollMs: opts.pollMs,
+      log: app.log,
+      run: (run, ctx) => runGeneration({ db: app.db, worker }, run, ctx),
+    })
+    app.decorate('generationRunner', runner)
+    app.addHook('onReady', () => runner.start())
+    app.addHook('preClose', () => runner.stop())
+  }
+}
