@@ -3,3 +3,4 @@ export { loadBuiltin, parseJsonl, dataDir, type BuiltinDataset, type JsonlLine }
 export { validateNewsSet, validateControlSet, checkAnswer, positionStats, errorsOf, type Issue, type Report, type ValidateOptions } from './validate.ts'
 export { validateShipped, type FileIssue } from './shipped.ts'
 export { computeStats, formatStats, type DatasetStats } from './stats.ts'
+export { naiveConversation, newsBlock, type ChatMessage } from './conversations.ts'
