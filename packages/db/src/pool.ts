@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import type { Database } from './schema.ts'
+import { registerPool } from './copy.ts'
 
 export interface DbOptions {
   url: string
@@ -32,5 +33,8 @@ export function createPool(opts: DbOptions): pg.Pool {
 }
 
 export function createDb(opts: DbOptions): Kysely<Database> {
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: createPool(opts) }) })
+  const pool = createPool(opts)
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+  registerPool(db, pool)
+  return db
 }

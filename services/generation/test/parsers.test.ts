@@ -49,8 +49,9 @@ t.test('normalisation and copy share', async (t) => {
   t.equal(copiedShare('short', news), 0, 'too short for any 6-gram and not equal: not a copy')
 })
 
-t.test('NUL characters (which Postgres text cannot hold) are stripped before storage', async (t) => {
-  const { stripNul } = await import('../src/domain/run-generation.ts')
-  t.same(stripNul({ a: 'x\u0000y', b: ['\u0000'], c: 3, d: null }), { a: 'xy', b: [''], c: 3, d: null })
-  t.equal(stripNul('a\\u0000b'), 'a\\u0000b', 'an escaped backslash sequence is text, not a NUL')
+t.test('NUL characters and lone surrogates (which Postgres cannot hold) are made storable', async (t) => {
+  const { storable } = await import('../src/domain/run-generation.ts')
+  t.same(storable({ a: 'x\u0000y', b: ['\u0000'], c: 3, d: null }), { a: 'xy', b: [''], c: 3, d: null })
+  t.equal(storable('a\\u0000b'), 'a\\u0000b', 'an escaped backslash sequence is text, not a NUL')
+  t.equal(storable('x\ud800y'), 'x\ufffdy', 'a lone surrogate becomes U+FFFD')
 })

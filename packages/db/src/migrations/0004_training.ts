@@ -49,6 +49,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .unique()
     .where(sql.ref('state'), 'in', sql`('dispatched', 'running')`)
     .execute()
+  // a job's name becomes its adapter's name: unique among jobs that may still produce an adapter
+  await db.schema
+    .createIndex('training_jobs_name_live')
+    .on('training_jobs')
+    .column('name')
+    .unique()
+    .where(sql.ref('state'), 'not in', sql`('failed', 'cancelled')`)
+    .execute()
 
   await eventsTable(db.schema.createTable('training_job_events'), 'training_jobs', 'job_id').execute()
   await db.schema.createIndex('training_job_events_job').on('training_job_events').columns(['job_id', 'id']).execute()
@@ -69,4 +77,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .execute()
+  // one adapter per job: two dispatchers recording the same success cannot register it twice
+  await db.schema.createIndex('adapters_job').on('adapters').column('job_id').unique().execute()
 }

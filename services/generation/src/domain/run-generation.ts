@@ -1,17 +1,19 @@
 import type { Kysely } from 'kysely'
-import type { Database } from '@sys2ft/db'
+import { copyRows, withBulkTransaction, type Database } from '@sys2ft/db'
 import { RetryableError, type JobContext } from '@sys2ft/service-kit'
 import { WorkerClient, WorkerError } from '@sys2ft/worker-client'
 import { generateChunk, type ChunkResult, type GenerationOptions, type Protocol } from './protocols/generate.ts'
 import { runItems, type GenerationRunRow, type RunFilter } from './generation-runs.ts'
 
-const INSERT_BATCH = 1000
 
-/** Postgres text and jsonb cannot hold NUL characters; model output sometimes has them. */
-export function stripNul<T>(value: T): T {
-  if (typeof value === 'string') return value.replaceAll('\u0000', '') as T
-  if (Array.isArray(value)) return value.map(stripNul) as T
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, stripNul(v)])) as T
+/**
+ * Model output made storable: Postgres text and jsonb hold neither NUL characters nor lone UTF-16
+ * surrogates, and a tiny or confused model emits both.
+ */
+export function storable<T>(value: T): T {
+  if (typeof value === 'string') return value.replaceAll('\u0000', '').toWellFormed() as T
+  if (Array.isArray(value)) return value.map(storable) as T
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, storable(v)])) as T
   return value
 }
 
@@ -59,36 +61,27 @@ async function call<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-async function writeChunk(db: Kysely<Database>, runId: string, owner: string, result: ChunkResult) {
-  return db.transaction().execute(async (trx) => {
+const COLUMNS = ['run_id', 'item_id', 'sample_index', 'accepted', 'reject_reason', 'messages', 'raw', 'prompt_tokens', 'completion_tokens'] as const
+
+/**
+ * Writes one chunk's samples and the run's counters in one transaction, the samples by COPY. Chunks
+ * only ever hold news items without samples (the run row is locked and the lease checked first), and
+ * the key run × item × index turns any replay into a unique violation that rolls the whole chunk
+ * back: nothing is written twice, nothing half.
+ */
+export async function writeChunk(db: Kysely<Database>, runId: string, owner: string, result: ChunkResult) {
+  return withBulkTransaction(db, async (trx, client) => {
     const run = await trx.selectFrom('generation_runs').select(['rejected_by_reason', 'lease_owner']).where('id', '=', runId).forUpdate().executeTakeFirstOrThrow()
     if (run.lease_owner !== owner) throw new Error('lease lost before the chunk was written')
+    await copyRows(client, 'generation_samples', [...COLUMNS], result.samples.map((s) => [runId, s.item_id, s.sample_index, s.accepted, s.reject_reason, s.messages ? storable(s.messages) : null, storable(s.raw), s.prompt_tokens, s.completion_tokens]))
     let accepted = 0
-    let rejected = 0
     const reasons: Record<string, number> = { ...run.rejected_by_reason }
-    for (let i = 0; i < result.samples.length; i += INSERT_BATCH) {
-      const rows = result.samples.slice(i, i + INSERT_BATCH).map((s) => ({
-        run_id: runId,
-        item_id: s.item_id,
-        sample_index: s.sample_index,
-        accepted: s.accepted,
-        reject_reason: s.reject_reason,
-        messages: s.messages ? JSON.stringify(stripNul(s.messages)) : null,
-        raw: JSON.stringify(stripNul(s.raw)),
-        prompt_tokens: s.prompt_tokens,
-        completion_tokens: s.completion_tokens,
-      }))
-      const inserted = await trx.insertInto('generation_samples').values(rows).onConflict((oc) => oc.doNothing()).returning(['accepted', 'reject_reason']).execute()
-      for (const r of inserted) {
-        if (r.accepted) accepted += 1
-        else {
-          rejected += 1
-          reasons[r.reject_reason!] = (reasons[r.reject_reason!] ?? 0) + 1
-        }
-      }
+    for (const s of result.samples) {
+      if (s.accepted) accepted += 1
+      else reasons[s.reject_reason!] = (reasons[s.reject_reason!] ?? 0) + 1
     }
-    const done = await trx.selectFrom('generation_samples').select((eb) => eb.fn.count<number>('item_id').distinct().as('n')).where('run_id', '=', runId).executeTakeFirstOrThrow()
-    await trx
+    const rejected = result.samples.length - accepted
+    const updated = await trx
       .updateTable('generation_runs')
       .set((eb) => ({
         samples_accepted: eb('samples_accepted', '+', accepted),
@@ -98,11 +91,12 @@ async function writeChunk(db: Kysely<Database>, runId: string, owner: string, re
         completion_tokens: eb('completion_tokens', '+', result.completion_tokens),
         worker_calls: eb('worker_calls', '+', result.calls),
         generation_s: eb('generation_s', '+', result.elapsed_s),
-        progress_done: Number(done.n),
+        progress_done: eb('progress_done', '+', new Set(result.samples.map((s) => s.item_id)).size),
         updated_at: new Date(),
       }))
       .where('id', '=', runId)
-      .execute()
-    return { accepted, rejected, items_done: Number(done.n) }
+      .returning('progress_done')
+      .executeTakeFirstOrThrow()
+    return { accepted, rejected, items_done: updated.progress_done }
   })
 }
