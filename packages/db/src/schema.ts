@@ -229,6 +229,35 @@ export interface EvalResultsTable {
   updated_at: UpdatedAt
 }
 
+/** Owner: evaluation service (it coordinates experiments). */
+export interface ExperimentsTable extends JobColumns {
+  name: string
+  preset: string | null
+  spec: Json<Record<string, unknown>>
+  results: Json<Record<string, unknown>> | null
+}
+export interface ExperimentEventsTable extends EventColumns {
+  experiment_id: string
+}
+export type CellState = 'pending' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'
+/** Owner: evaluation service. One unit of an experiment: a generation run, a training job or an evaluation run. */
+export interface ExperimentCellsTable {
+  experiment_id: string
+  key: string
+  position: number
+  kind: 'generation' | 'training' | 'evaluation'
+  spec: Json<Record<string, unknown>>
+  depends_on: JsonDefault<string[]>
+  state: ColumnType<CellState, CellState | undefined, CellState>
+  resource_id: string | null
+  progress: JsonDefault<Record<string, unknown>>
+  error: string | null
+  started_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  finished_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
 /** The one schema the three services share. */
 export interface Database {
   idempotency_keys: IdempotencyKeysTable
@@ -245,6 +274,9 @@ export interface Database {
   eval_runs: EvalRunsTable
   eval_run_events: EvalRunEventsTable
   eval_results: EvalResultsTable
+  experiments: ExperimentsTable
+  experiment_events: ExperimentEventsTable
+  experiment_cells: ExperimentCellsTable
 }
 
 export type NewsSetRow = Selectable<NewsSetsTable>

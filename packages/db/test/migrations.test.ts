@@ -22,7 +22,7 @@ t.test('migrations apply to an empty database, once, even when three services ra
   t.same(await migrateToLatest(tdb.db), [], 'a second run applies nothing (idempotent)')
   const tables = await sql<{ table_name: string }>`select table_name from information_schema.tables where table_schema = 'public' order by 1`.execute(tdb.db)
   t.same(tables.rows.map((r) => r.table_name), [
-    'adapters', 'eval_results', 'eval_run_events', 'eval_runs', 'generation_run_events', 'generation_runs', 'generation_samples',
+    'adapters', 'eval_results', 'eval_run_events', 'eval_runs', 'experiment_cells', 'experiment_events', 'experiments', 'generation_run_events', 'generation_runs', 'generation_samples',
     'idempotency_keys', 'kysely_migration', 'kysely_migration_lock', 'news_items', 'news_sets', 'questions',
     'training_job_events', 'training_jobs', 'workers',
   ])

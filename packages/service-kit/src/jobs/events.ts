@@ -6,6 +6,7 @@ export const EVENT_TABLES = {
   generation_runs: { table: 'generation_run_events', fk: 'run_id' },
   training_jobs: { table: 'training_job_events', fk: 'job_id' },
   eval_runs: { table: 'eval_run_events', fk: 'run_id' },
+  experiments: { table: 'experiment_events', fk: 'experiment_id' },
 } as const
 export type JobTable = keyof typeof EVENT_TABLES
 
