@@ -1,0 +1,100 @@
+import axios, { AxiosError, type AxiosInstance } from 'axios'
+
+/** A value with its 95% bootstrap interval (the evaluation service's Estimate), and the questions behind it. */
+export interface Measure {
+  value: number | null
+  ci_low: number | null
+  ci_high: number | null
+  n?: number
+}
+
+export interface ResultRow {
+  model: string
+  method: 'base' | 'icl' | 'ft' | 'ft_icl'
+  set: 'news' | 'control'
+  protocol?: string
+  samples?: number
+  seed?: number
+  learning_rate?: number
+  epochs?: number
+  lora_r?: number
+  eval_run_id: string
+  adapter_id?: string | null
+  accuracy: Measure
+  by_type: Record<string, Measure>
+  by_domain: Record<string, Measure>
+  gap_closed?: Measure | null
+  ft_icl_gap?: Measure | null
+  overexposure?: Measure | null
+  forgetting?: Measure | null
+  compute_flops?: number | null
+}
+
+export interface ExperimentResults {
+  rows: ResultRow[]
+  chance: number
+  notes: string[]
+}
+
+export interface Cell {
+  key: string
+  kind: 'generation' | 'training' | 'evaluation'
+  state: string
+  resource_id: string | null
+  progress: { done?: number; total?: number; [k: string]: unknown }
+  error: string | null
+}
+
+export interface Experiment {
+  id: string
+  name: string
+  preset: string | null
+  state: string
+  progress: { done: number; total: number; unit: string }
+  cells: Cell[]
+  estimate: { elapsed_s: number; remaining_s: number | null }
+  results: ExperimentResults | null
+  error: string | null
+  spec: Record<string, unknown>
+}
+
+/** Calls the evaluation service's experiment routes; errors carry the service's problem detail. */
+export class ExperimentsApi {
+  readonly http: AxiosInstance
+  constructor(readonly baseURL: string, key?: string) {
+    this.http = axios.create({ baseURL, headers: key ? { authorization: `Bearer ${key}` } : {}, timeout: 60_000 })
+  }
+  private async call<T>(p: Promise<{ data: T }>): Promise<T> {
+    try {
+      return (await p).data
+    } catch (err) {
+      if (err instanceof AxiosError && err.response) {
+        const d = err.response.data as { detail?: string; errors?: { path: string; message: string }[] }
+        const fields = d.errors?.map((e) => `\n  ${e.path}: ${e.message}`).join('') ?? ''
+        throw new Error(`${err.response.status}: ${d.detail ?? err.message}${fields}`)
+      }
+      throw new Error(`cannot reach ${this.baseURL}: ${(err as Error).message}`)
+    }
+  }
+  create(body: Record<string, unknown>, idempotencyKey?: string) {
+    return this.call<Experiment>(this.http.post('/experiments', body, { headers: idempotencyKey ? { 'idempotency-key': idempotencyKey } : {} }))
+  }
+  get(id: string) {
+    return this.call<Experiment>(this.http.get(`/experiments/${id}`))
+  }
+  list(limit = 20) {
+    return this.call<{ data: Experiment[] }>(this.http.get('/experiments', { params: { limit } }))
+  }
+  cancel(id: string) {
+    return this.call<Experiment>(this.http.delete(`/experiments/${id}`))
+  }
+  resume(id: string) {
+    return this.call<Experiment>(this.http.post(`/experiments/${id}/resume`))
+  }
+  reportHtml(id: string) {
+    return this.call<string>(this.http.get(`/experiments/${id}/report`, { responseType: 'text', params: { format: 'html' } }))
+  }
+  resultsCsv(id: string) {
+    return this.call<string>(this.http.get(`/experiments/${id}/results`, { responseType: 'text', params: { format: 'csv' } }))
+  }
+}

