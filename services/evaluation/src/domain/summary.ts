@@ -1,0 +1,74 @@
+import { sql, type Kysely } from 'kysely'
+import type { Database } from '@sys2ft/db'
+import type { GroupStatsT, MeasureT, SummaryT } from '../schemas/summary.ts'
+import { bootstrapMean, DEFAULT_BOOTSTRAP, type BootstrapSettings } from './stats.ts'
+
+/** What a summary needs of one result (a few columns; never the prompts). */
+export interface ScoredQuestion {
+  question_id: string
+  domain: string | null
+  type: string
+  correct: boolean
+  parsed: boolean
+  options: number
+  /** Correctness under every choice rule the scoring knows (loglik: letter / option_norm / option_sum). */
+  correct_by: Record<string, boolean>
+}
+
+export async function loadScored(db: Kysely<Database>, runId: string): Promise<ScoredQuestion[]> {
+  const rows = await db
+    .selectFrom('eval_results')
+    .select(['question_id', 'domain', 'type', 'correct', 'parsed', 'option_order', sql<Record<string, boolean> | null>`scores -> 'correct_by'`.as('correct_by')])
+    .where('run_id', '=', runId)
+    .orderBy('question_id')
+    .execute()
+  return rows.map((r) => ({
+    question_id: r.question_id, domain: r.domain, type: r.type, correct: r.correct, parsed: r.parsed,
+    options: (r.option_order as number[]).length,
+    correct_by: r.correct_by ?? {},
+  }))
+}
+
+function group(rows: ScoredQuestion[], settings: BootstrapSettings, key: string): GroupStatsT {
+  const outcomes = rows.map((r) => (r.correct ? 1 : 0))
+  return {
+    n: rows.length,
+    correct: outcomes.reduce<number>((s, x) => s + x, 0),
+    accuracy: bootstrapMean(outcomes, settings, key),
+    chance: rows.length ? rows.reduce((s, r) => s + 1 / r.options, 0) / rows.length : 0,
+  }
+}
+
+function groupsBy(rows: ScoredQuestion[], by: (r: ScoredQuestion) => string, settings: BootstrapSettings, prefix: string): Record<string, GroupStatsT> {
+  const groups = new Map<string, ScoredQuestion[]>()
+  for (const r of rows) {
+    const list = groups.get(by(r))
+    if (list) list.push(r)
+    else groups.set(by(r), [r])
+  }
+  return Object.fromEntries([...groups.keys()].sort().map((k) => [k, group(groups.get(k)!, settings, `${prefix}:${k}`)]))
+}
+
+/**
+ * Accuracy overall, per domain and per question type, each with its bootstrap interval and the
+ * chance level; plus the accuracy under every other choice rule, and the unparsed answers of a
+ * `generate` run. `resamples: 0` gives values without intervals (cheap, for a run still going).
+ */
+export function summarize(rows: ScoredQuestion[], opts: { total: number; primary: MeasureT | 'generate'; settings?: BootstrapSettings }): SummaryT {
+  const settings = opts.settings ?? DEFAULT_BOOTSTRAP
+  const rules = [...new Set(rows.flatMap((r) => Object.keys(r.correct_by)))].sort()
+  const unparsed = rows.filter((r) => !r.parsed)
+  return {
+    partial: rows.length < opts.total,
+    questions: rows.length,
+    total: opts.total,
+    primary: opts.primary,
+    overall: group(rows, settings, 'overall'),
+    by_domain: groupsBy(rows, (r) => r.domain ?? 'none', settings, 'domain'),
+    by_type: groupsBy(rows, (r) => r.type, settings, 'type'),
+    measures: Object.fromEntries(rules.map((m) => [m, bootstrapMean(rows.map((r) => (r.correct_by[m] ? 1 : 0)), settings, `measure:${m}`)])),
+    unparsed: unparsed.length,
+    fallback_correct: unparsed.filter((r) => r.correct_by.with_fallback).length,
+    bootstrap: settings,
+  }
+}

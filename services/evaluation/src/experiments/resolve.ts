@@ -1,0 +1,62 @@
+import type { Kysely } from 'kysely'
+import type { Database } from '@sys2ft/db'
+import { DOMAINS } from '@sys2ft/dataset'
+import { ProblemError, invalid } from '@sys2ft/service-kit'
+import { BASE_DEFAULTS, DEMO_SUBSET, PRESET_DEFAULTS, normaliseProtocols, type ExperimentRequestT, type ResolvedSpec } from './spec.ts'
+
+/**
+ * Turns a request into a complete spec: the preset's defaults, then the request; the news subset
+ * resolved to item keys now, so the experiment's cells never change afterwards.
+ */
+export async function resolveSpec(db: Kysely<Database>, req: ExperimentRequestT, ctx: { defaultModel: () => Promise<string> }): Promise<ResolvedSpec> {
+  const preset = req.preset ?? null
+  const p = preset ? PRESET_DEFAULTS[preset] : {}
+  const set = req.news_set_id
+    ? await db.selectFrom('news_sets').selectAll().where('id', '=', req.news_set_id).executeTakeFirst()
+    : await db.selectFrom('news_sets').selectAll().where('kind', '=', 'news').where('builtin', '=', true).orderBy('created_at', 'desc').executeTakeFirst()
+  if (!set) throw req.news_set_id ? new ProblemError(404, 'not_found', `news set ${req.news_set_id} does not exist`, [{ path: '/news_set_id', message: 'no such news set' }]) : new ProblemError(409, 'conflict', 'the shipped news set is not loaded; run the migrate/seed command')
+  if (set.kind !== 'news') throw invalid([{ path: '/news_set_id', message: 'must be a news set (the control set is added with `control: true`)' }])
+
+  const domains = req.domains ?? (preset === 'demo' ? [...DEMO_SUBSET.domains] : undefined)
+  const perDomain = req.items_per_domain ?? (preset === 'demo' ? DEMO_SUBSET.items_per_domain : undefined)
+  let q = db.selectFrom('news_items').select(['key', 'domain']).where('set_id', '=', set.id).orderBy('position')
+  if (domains) q = q.where('domain', 'in', domains)
+  if (req.item_keys) q = q.where('key', 'in', req.item_keys)
+  let items = await q.execute()
+  if (req.item_keys) {
+    const found = new Set(items.map((i) => i.key))
+    const missing = req.item_keys.filter((k) => !found.has(k))
+    if (missing.length) throw invalid([{ path: '/item_keys', message: `not in set ${set.name}: ${missing.slice(0, 10).join(', ')}` }])
+  }
+  if (perDomain) {
+    const taken = new Map<string, number>()
+    items = items.filter((i) => {
+      const n = taken.get(i.domain) ?? 0
+      taken.set(i.domain, n + 1)
+      return n < perDomain
+    })
+  }
+  if (items.length === 0) throw invalid([{ path: domains ? '/domains' : '/item_keys', message: 'selects no news items' }])
+
+  const control = req.control ?? p.control ?? BASE_DEFAULTS.control
+  const controlSet = control ? await db.selectFrom('news_sets').select('id').where('kind', '=', 'control').orderBy('builtin', 'desc').orderBy('created_at', 'desc').executeTakeFirst() : undefined
+  if (control && !controlSet) throw invalid([{ path: '/control', message: 'no control set is loaded' }])
+
+  const training = { ...BASE_DEFAULTS.training, ...p.training, ...req.training }
+  return {
+    name: req.name ?? `${preset ?? 'experiment'} on ${domains?.join('+') ?? (DOMAINS.length === new Set(items.map((i) => i.domain)).size ? 'all domains' : 'a subset')}`,
+    preset,
+    news_set_id: set.id,
+    control_set_id: controlSet?.id ?? null,
+    item_keys: items.map((i) => i.key),
+    models: req.models ?? p.models ?? [await ctx.defaultModel()],
+    protocols: normaliseProtocols(req.protocols) ?? p.protocols ?? BASE_DEFAULTS.protocols,
+    samples_per_news: req.samples_per_news ?? p.samples_per_news ?? BASE_DEFAULTS.samples_per_news,
+    generation: { ...BASE_DEFAULTS.generation, ...p.generation, ...req.generation },
+    training,
+    seeds: req.seeds ?? p.seeds ?? BASE_DEFAULTS.seeds,
+    scoring: req.scoring ?? p.scoring ?? BASE_DEFAULTS.scoring,
+    ft_icl: req.ft_icl ?? p.ft_icl ?? BASE_DEFAULTS.ft_icl,
+    control,
+  }
+}

@@ -1,0 +1,120 @@
+import { Type, type Static } from 'typebox'
+import { DomainSchema } from '@sys2ft/dataset'
+
+export const PRESETS = ['ft-icl-gap', 'protocols', 'contextual-shadowing', 'overexposure', 'scaling', 'forgetting', 'demo'] as const
+export type Preset = (typeof PRESETS)[number]
+const ProtocolName = Type.Union([Type.Literal('naive'), Type.Literal('paraphrase'), Type.Literal('implication'), Type.Literal('self_qa')])
+export type ProtocolName = Static<typeof ProtocolName>
+
+export const ProtocolVariant = Type.Object(
+  {
+    protocol: ProtocolName,
+    news_in_context: Type.Boolean({ default: false, description: 'Train with the news before the generated text (contextual shadowing).' }),
+    replay: Type.Integer({ minimum: 0, maximum: 64, default: 0, description: 'Copies of the news text mixed in per news item.' }),
+  },
+  { additionalProperties: false },
+)
+export type ProtocolVariantT = Static<typeof ProtocolVariant>
+
+const List = <T extends Parameters<typeof Type.Array>[0]>(item: T, max: number, description: string) => Type.Array(item, { minItems: 1, maxItems: max, uniqueItems: true, description })
+
+/** What a user asks for. Every field is optional: a preset fills the rest (see PRESET_DEFAULTS). */
+export const ExperimentRequest = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    preset: Type.Optional(
+      Type.Union([Type.Literal('ft-icl-gap'), Type.Literal('protocols'), Type.Literal('contextual-shadowing'), Type.Literal('overexposure'), Type.Literal('scaling'), Type.Literal('forgetting'), Type.Literal('demo')], {
+        description: 'A research table to reproduce; its defaults apply to the fields you leave out.',
+      }),
+    ),
+    news_set_id: Type.Optional(Type.String({ description: 'Default: the shipped New News set.' })),
+    domains: Type.Optional(List(DomainSchema, 5, 'Only these domains.')),
+    items_per_domain: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'The first N news items of each domain (a subset for quick runs).' })),
+    item_keys: Type.Optional(List(Type.String({ minLength: 1 }), 10_000, 'Exactly these news items.')),
+    models: Type.Optional(List(Type.String({ minLength: 1 }), 8, 'Base models (each served by a worker). Default: the worker’s model.')),
+    protocols: Type.Optional(Type.Array(Type.Union([ProtocolName, ProtocolVariant]), { minItems: 1, maxItems: 16 })),
+    samples_per_news: Type.Optional(List(Type.Integer({ minimum: 1, maximum: 4096 }), 8, 'Self-play samples per news item; several values make a scaling sweep.')),
+    generation: Type.Optional(
+      Type.Object(
+        {
+          temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
+          top_p: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
+          max_tokens: Type.Optional(Type.Integer({ minimum: 16, maximum: 4096 })),
+          questions_per_call: Type.Optional(Type.Integer({ minimum: 1, maximum: 32 })),
+          items_per_call: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
+          max_rounds: Type.Optional(Type.Integer({ minimum: 1, maximum: 5 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    training: Type.Optional(
+      Type.Object(
+        {
+          learning_rate: Type.Optional(List(Type.Number({ exclusiveMinimum: 0, maximum: 1 }), 8, 'A grid: one training per value.')),
+          epochs: Type.Optional(List(Type.Integer({ minimum: 1, maximum: 100 }), 8, 'A grid.')),
+          lora_r: Type.Optional(List(Type.Integer({ minimum: 1, maximum: 512 }), 8, 'A grid.')),
+          batch_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 512 })),
+          max_seq_len: Type.Optional(Type.Integer({ minimum: 16, maximum: 32768 })),
+          lr_scheduler: Type.Optional(Type.Union([Type.Literal('linear'), Type.Literal('cosine'), Type.Literal('constant')])),
+          warmup_ratio: Type.Optional(Type.Number({ minimum: 0, maximum: 0.5 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    seeds: Type.Optional(List(Type.Integer({ minimum: 0, maximum: 2_147_483_647 }), 10, 'One generation + training + evaluation per seed.')),
+    scoring: Type.Optional(Type.Union([Type.Literal('loglik'), Type.Literal('generate')])),
+    ft_icl: Type.Optional(Type.Boolean({ description: 'Also evaluate each adapter with the news in context (the curse of overexposure).' })),
+    control: Type.Optional(Type.Boolean({ description: 'Also evaluate base and each adapter on the general-knowledge control set (forgetting).' })),
+  },
+  { additionalProperties: false },
+)
+export type ExperimentRequestT = Static<typeof ExperimentRequest>
+
+/** The spec after presets and defaults: every field set, stored on the experiment. */
+export interface ResolvedSpec {
+  name: string
+  preset: Preset | null
+  news_set_id: string
+  control_set_id: string | null
+  item_keys: string[]
+  models: string[]
+  protocols: ProtocolVariantT[]
+  samples_per_news: number[]
+  generation: { temperature: number; top_p: number; max_tokens: number; questions_per_call: number; items_per_call: number; max_rounds: number }
+  training: { learning_rate: number[]; epochs: number[]; lora_r: number[]; batch_size: number; max_seq_len: number; lr_scheduler: 'linear' | 'cosine' | 'constant'; warmup_ratio: number }
+  seeds: number[]
+  scoring: 'loglik' | 'generate'
+  ft_icl: boolean
+  control: boolean
+}
+
+const variant = (protocol: ProtocolName, extra: Partial<ProtocolVariantT> = {}): ProtocolVariantT => ({ protocol, news_in_context: false, replay: 0, ...extra })
+
+/** Each preset mirrors one of the research's tables (../shared/paper-notes.md). */
+export const PRESET_DEFAULTS: Record<Preset, Partial<ResolvedSpec>> = {
+  'ft-icl-gap': { protocols: [variant('naive')] },
+  protocols: { protocols: [variant('naive'), variant('paraphrase'), variant('implication'), variant('self_qa')] },
+  'contextual-shadowing': { protocols: (['paraphrase', 'implication', 'self_qa'] as const).flatMap((p) => [variant(p), variant(p, { news_in_context: true })]) },
+  overexposure: { protocols: [variant('naive'), variant('self_qa')], ft_icl: true },
+  scaling: { protocols: [variant('self_qa')], samples_per_news: [8, 32, 128] },
+  forgetting: { protocols: [variant('naive'), variant('self_qa')], control: true },
+  demo: { protocols: [variant('naive'), variant('self_qa')], samples_per_news: [8], item_keys: [] },
+}
+
+export const BASE_DEFAULTS = {
+  protocols: [variant('self_qa')],
+  samples_per_news: [64],
+  generation: { temperature: 0.8, top_p: 0.95, max_tokens: 384, questions_per_call: 8, items_per_call: 8, max_rounds: 2 },
+  training: { learning_rate: [2e-4], epochs: [2], lora_r: [16], batch_size: 8, max_seq_len: 1024, lr_scheduler: 'cosine' as const, warmup_ratio: 0.03 },
+  seeds: [0],
+  scoring: 'loglik' as const,
+  ft_icl: false,
+  control: false,
+}
+
+/** The demo preset's subset: two domains, three news each, small enough for a 2-core CPU. */
+export const DEMO_SUBSET = { domains: ['mathematics', 'coding'] as const, items_per_domain: 3 }
+
+export function normaliseProtocols(list: ExperimentRequestT['protocols']): ProtocolVariantT[] | undefined {
+  return list?.map((p) => (typeof p === 'string' ? variant(p) : variant(p.protocol, p)))
+}

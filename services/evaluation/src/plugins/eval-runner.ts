@@ -1,0 +1,46 @@
+import type { FastifyInstance } from 'fastify'
+import { JobRunner, instanceOwner } from '@sys2ft/service-kit'
+import type { WorkerClientOptions } from '@sys2ft/worker-client'
+import { executeRun } from '../domain/execute.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    evalRunner: JobRunner<'eval_runs'>
+  }
+}
+
+export interface RunnerOptions {
+  /** Lease owner; default `evaluation@<host>:<port>`, the same across restarts so a restart takes its runs back at once. */
+  jobOwner?: string
+  leaseMs?: number
+  pollMs?: number
+  /** Runs evaluated at once by this process. */
+  concurrency?: number
+  /** First wait after the worker was unreachable (doubled per attempt). */
+  retryDelayMs?: number
+  /** Retries and timeouts of each worker call. */
+  workerClient?: Pick<WorkerClientOptions, 'retries' | 'retryDelayMs' | 'timeouts'>
+}
+
+/**
+ * The background runner of evaluation runs. It starts when the service listens — after `runService`
+ * has migrated the database — so building the app (for tests or the OpenAPI export) touches no
+ * database; it stops (requeueing what it was running) before the app closes.
+ */
+export function evalRunnerPlugin(opts: RunnerOptions) {
+  return async function evalRunner(app: FastifyInstance): Promise<void> {
+    const runner = new JobRunner({
+      db: app.db,
+      table: 'eval_runs',
+      owner: opts.jobOwner ?? instanceOwner('evaluation', app.config.ports.evaluation),
+      leaseMs: opts.leaseMs,
+      pollMs: opts.pollMs,
+      concurrency: opts.concurrency ?? 2,
+      log: app.log,
+      run: (run, ctx) => executeRun({ db: app.db, workerUrl: app.config.urls.worker, workerApiKey: app.config.workerApiKey, retryDelayMs: opts.retryDelayMs ?? 2000, client: opts.workerClient }, run, ctx),
+    })
+    app.decorate('evalRunner', runner)
+    app.addHook('onListen', () => runner.start())
+    app.addHook('preClose', () => runner.stop())
+  }
+}

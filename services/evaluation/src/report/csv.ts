@@ -1,0 +1,38 @@
+import type { EstimateT, GroupStatsT } from '../schemas/summary.ts'
+import type { ReportT } from '../schemas/reports.ts'
+
+const COLUMNS = ['section', 'metric', 'group', 'run_id', 'label', 'model', 'adapter_id', 'mode', 'scoring', 'primary', 'set_name', 'n', 'correct', 'value', 'ci_low', 'ci_high', 'chance', 'runs'] as const
+type Row = Partial<Record<(typeof COLUMNS)[number], string | number | null>>
+
+/** RFC 4180: quote a field that holds a comma, quote or line break; double the quotes. */
+function cell(v: string | number | null | undefined): string {
+  if (v === null || v === undefined) return ''
+  const s = String(v)
+  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s
+}
+
+const est = (e: EstimateT) => ({ value: e.value, ci_low: e.ci_low, ci_high: e.ci_high })
+
+/**
+ * The report as one CSV table: a row per run × group (overall, each domain, each question type) with
+ * accuracy, interval, chance and counts; then a row per comparison and per comparison × domain.
+ */
+export function renderCsv(report: ReportT): string {
+  const rows: Row[] = []
+  for (const run of report.runs) {
+    const common = { run_id: run.id, label: run.label, model: run.model, adapter_id: run.adapter_id, mode: run.mode, scoring: run.scoring, primary: run.primary, set_name: run.set_name }
+    const s = run.summary
+    if (!s) continue
+    const groupRow = (metric: string, group: string, g: GroupStatsT) => rows.push({ section: 'accuracy', metric, group, ...common, n: g.n, correct: g.correct, ...est(g.accuracy), chance: g.chance })
+    groupRow('accuracy', 'all', s.overall)
+    for (const [d, g] of Object.entries(s.by_domain)) groupRow('accuracy_by_domain', d, g)
+    for (const [t, g] of Object.entries(s.by_type)) groupRow('accuracy_by_type', t, g)
+    for (const [m, e] of Object.entries(s.measures)) rows.push({ section: 'accuracy', metric: `accuracy_${m}`, group: 'all', ...common, n: s.questions, ...est(e) })
+  }
+  for (const c of report.comparisons) {
+    const runs = Object.entries(c.runs).map(([role, id]) => `${role}=${id}`).join(' ')
+    rows.push({ section: 'comparison', metric: c.kind, group: 'all', n: c.n, ...est(c.estimate), runs })
+    for (const [d, g] of Object.entries(c.by_domain)) rows.push({ section: 'comparison', metric: c.kind, group: d, n: g.n, value: g.value, ci_low: g.ci_low, ci_high: g.ci_high, runs })
+  }
+  return [COLUMNS.join(','), ...rows.map((r) => COLUMNS.map((c) => cell(r[c])).join(','))].join('\r\n') + '\r\n'
+}

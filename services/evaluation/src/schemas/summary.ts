@@ -1,0 +1,46 @@
+import { Type, type Static } from 'typebox'
+
+const Num = Type.Union([Type.Number(), Type.Null()])
+
+export const Estimate = Type.Object(
+  { value: Num, ci_low: Num, ci_high: Num },
+  { description: 'A value with its bootstrap interval (95% unless `bootstrap.level` says otherwise); null when there is nothing to estimate from.' },
+)
+
+export const GroupStats = Type.Object({
+  n: Type.Integer({ description: 'Questions in the group.' }),
+  correct: Type.Integer(),
+  accuracy: Estimate,
+  chance: Type.Number({ description: 'Accuracy of guessing: the mean of 1/options over the questions.' }),
+})
+
+export const Measure = Type.Union([Type.Literal('option_norm'), Type.Literal('option_sum'), Type.Literal('letter')], {
+  description: '`loglik` choice rule: the option text by log-likelihood per token (`option_norm`, the default) or summed (`option_sum`), or the option letter (`letter`).',
+})
+
+export const BootstrapInfo = Type.Object({
+  resamples: Type.Integer(),
+  seed: Type.Integer(),
+  level: Type.Number(),
+})
+
+export const Summary = Type.Object({
+  partial: Type.Boolean({ description: 'True until every question is scored (a running, failed or cancelled run).' }),
+  questions: Type.Integer({ description: 'Questions scored.' }),
+  total: Type.Integer({ description: 'Questions in the run.' }),
+  primary: Type.Union([Measure, Type.Literal('generate')], { description: 'What `overall`, the groups and each result’s `correct` measure.' }),
+  overall: GroupStats,
+  by_domain: Type.Record(Type.String(), GroupStats, { description: 'Per news domain (per subject for a control set).' }),
+  by_type: Type.Record(Type.String(), GroupStats, { description: 'Per question type (recall / implication; knowledge / reasoning).' }),
+  measures: Type.Record(Type.String(), Estimate, {
+    description: '`loglik`: accuracy under each choice rule (`option_norm`, `option_sum`, `letter`). `generate`: `with_fallback` (unparseable answers decided by the log-likelihood fallback) and `parsed_only` (unparseable answers counted wrong).',
+  }),
+  unparsed: Type.Integer({ description: '`generate`: answers from which no option could be read.' }),
+  fallback_correct: Type.Integer({ description: '`generate`: unparseable answers the fallback got right.' }),
+  bootstrap: BootstrapInfo,
+})
+
+export type EstimateT = Static<typeof Estimate>
+export type GroupStatsT = Static<typeof GroupStats>
+export type MeasureT = Static<typeof Measure>
+export type SummaryT = Static<typeof Summary>
