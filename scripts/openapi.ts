@@ -19,8 +19,8 @@ function sortKeys(v: unknown): unknown {
 export async function generateOpenApi(): Promise<Record<string, string>> {
   const out: Record<string, string> = {}
   for (const [name, build] of Object.entries(builders)) {
-    // the pool connects lazily: building the app to read its routes needs no database
-    const app = await build(testConfig('postgres://unused@127.0.0.1:1/none'), { logger: false, runJobs: false })
+    // the pool connects lazily and job runners start only on listen: reading the routes needs no database
+    const app = await build(testConfig('postgres://unused@127.0.0.1:1/none'), { logger: false })
     out[name] = `${JSON.stringify(sortKeys(app.swagger()), null, 2)}\n`
     await app.close()
   }

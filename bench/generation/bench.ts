@@ -31,6 +31,7 @@ try {
   const directS = (performance.now() - t0) / 1000
 
   const app = await buildApp(testConfig(tdb.url, { urls: { generation: '', training: '', evaluation: '', worker: worker.url } }), { db: tdb.db, logger: false, pollMs: 20, jobOwner: 'bench' })
+  await app.listen({ host: '127.0.0.1', port: 0 })
   const t1 = performance.now()
   const created = (await app.inject({ method: 'POST', url: '/generation-runs', headers: auth, payload: { news_set_id: set.id, protocol: args.protocol, filter: { item_keys: items.map((i) => i.key) }, options } })).json()
   let run

@@ -41,8 +41,6 @@ export interface BuildOptions {
   db?: Kysely<Database>
   logger?: FastifyServerOptions['logger']
   bodyLimit?: number
-  /** Run the service's background job runners (default true; false to only serve requests, e.g. for OpenAPI generation). */
-  runJobs?: boolean
 }
 
 // Bodies are validated strictly (wrong types are errors, unknown fields are errors); query strings and

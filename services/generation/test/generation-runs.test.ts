@@ -16,7 +16,13 @@ t.teardown(() => proxy.close())
 const setId = await newsSetId(tdb.db)
 
 const config = testConfig(tdb.url, { urls: { generation: 'http://127.0.0.1:1', training: 'http://127.0.0.1:1', evaluation: 'http://127.0.0.1:1', worker: proxy.url } })
-const app = await buildApp(config, { db: tdb.db, logger: false, jobOwner: 'gen-test-a', pollMs: 50 })
+/** Builds the service and listens (the job runner starts when the service listens). */
+async function service(owner: string, cfg = config) {
+  const a = await buildApp(cfg, { db: tdb.db, logger: false, jobOwner: owner, pollMs: 50 })
+  await a.listen({ host: '127.0.0.1', port: 0 })
+  return a
+}
+const app = await service('gen-test-a')
 t.teardown(() => app.close())
 
 const small = { max_tokens: 24, temperature: 1, items_per_call: 8 }
@@ -101,14 +107,14 @@ t.test('samples pages and the export equals the stored accepted samples', async 
 })
 
 t.test('restart mid-run resumes where it stood, without duplicates', async (t) => {
-  const a = await buildApp(config, { db: tdb.db, logger: false, jobOwner: 'gen-restart', pollMs: 50 })
+  const a = await service('gen-restart')
   const created = await create({ protocol: 'paraphrase', filter: { domains: ['coding'] }, options: { ...small, samples_per_news: 2, items_per_call: 2, max_rounds: 1 } }, a)
   await until(() => get(created.id, a), (r) => r.progress.done >= 2)
   await a.close() // the runner stops: the run goes back to the queue with its samples
   const mid = await get(created.id)
   t.equal(mid.state, 'queued', 'a stopped service leaves the run queued, not lost')
   const doneBefore = mid.progress.done
-  const b = await buildApp(config, { db: tdb.db, logger: false, jobOwner: 'gen-restart-2', pollMs: 50 })
+  const b = await service('gen-restart-2')
   t.teardown(() => b.close())
   const run = await finished(created.id, b)
   t.equal(run.state, 'succeeded')
@@ -121,7 +127,7 @@ t.test('restart mid-run resumes where it stood, without duplicates', async (t) =
 
 t.test('worker unreachable: the run fails with the reason after retries, keeps its samples, resumes later', async (t) => {
   const deadConfig = testConfig(tdb.url, { urls: { ...config.urls, worker: `http://127.0.0.1:${await freePort()}` } })
-  const dead = await buildApp(deadConfig, { db: tdb.db, logger: false, jobOwner: 'gen-dead', pollMs: 50 })
+  const dead = await service('gen-dead', deadConfig)
   const created = await create({ protocol: 'implication', options: { ...small, samples_per_news: 1 } }, dead)
   const failed = await finished(created.id, dead)
   await dead.close()
@@ -149,7 +155,7 @@ t.test('cancel a running run; its samples are kept', async (t) => {
 
 t.test('live progress as Server-Sent Events, ending with the terminal state', async (t) => {
   const created = await create({ protocol: 'paraphrase', options: { ...small, samples_per_news: 2 } })
-  const address = await app.listen({ host: '127.0.0.1', port: 0 })
+  const address = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
   const res = await fetch(`${address}/generation-runs/${created.id}/stream`, { headers: auth })
   t.match(res.headers.get('content-type'), /text\/event-stream/)
   const text = await res.text()

@@ -5,28 +5,27 @@ import { runGeneration } from '../domain/run-generation.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    generationRunner: JobRunner<'generation_runs'> | null
+    generationRunner: JobRunner<'generation_runs'>
     worker: WorkerClient
   }
 }
 
 export interface RunnerOptions {
-  runJobs?: boolean
   /** Lease owner name; default `generation@<host>:<port>`, stable across restarts. */
   jobOwner?: string
   leaseMs?: number
   pollMs?: number
 }
 
-/** The worker client and the background runner of generation runs, started with the app and stopped with it. */
+/**
+ * The worker client and the background runner of generation runs. The runner starts when the service
+ * listens (after `runService` migrated; building the app for tests or the OpenAPI export touches no
+ * database) and stops, requeueing what it ran, before the app closes.
+ */
 export function generationRunnerPlugin(opts: RunnerOptions) {
   return async function generationRunner(app: FastifyInstance): Promise<void> {
     const worker = new WorkerClient({ baseURL: app.config.urls.worker, apiKey: app.config.workerApiKey })
     app.decorate('worker', worker)
-    if (opts.runJobs === false) {
-      app.decorate('generationRunner', null)
-      return
-    }
     const runner = new JobRunner({
       db: app.db,
       table: 'generation_runs',
@@ -37,7 +36,7 @@ export function generationRunnerPlugin(opts: RunnerOptions) {
       run: (run, ctx) => runGeneration({ db: app.db, worker }, run, ctx),
     })
     app.decorate('generationRunner', runner)
-    app.addHook('onReady', () => runner.start())
+    app.addHook('onListen', () => runner.start())
     app.addHook('preClose', () => runner.stop())
   }
 }

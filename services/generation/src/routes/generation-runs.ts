@@ -21,7 +21,7 @@ export async function generationRunsRoutes(fastify: FastifyInstance): Promise<vo
   }, async (req, reply) => {
     const b = req.body
     const run = await createRun(app.db, { news_set_id: b.news_set_id, protocol: b.protocol, filter: b.filter, options: b.options as GenerationOptions })
-    app.generationRunner?.wake()
+    app.generationRunner.wake()
     return reply.code(202).header('location', `/generation-runs/${run.id}`).send(runOut(run))
   })
 
@@ -60,7 +60,7 @@ export async function generationRunsRoutes(fastify: FastifyInstance): Promise<vo
 
   app.post('/generation-runs/:id/resume', { schema: { tags, summary: 'Resume a failed or cancelled run where it stood', params: RunId, response: { 202: GenerationRun, 404: problem, 409: problem } } }, async (req, reply) => {
     await resumeRun(app.db, req.params.id)
-    app.generationRunner?.wake()
+    app.generationRunner.wake()
     return reply.code(202).send(runOut(await getRun(app.db, req.params.id)))
   })
 }
