@@ -54,5 +54,6 @@ get "$EVAL/reports?runs=$IDS" | field "'\n'.join('%-8s accuracy %.3f' % (r['mode
 
 EXP=$(post "curl-exp-$$" "$EVAL/experiments" "{\"preset\": \"ft-icl-gap\", \"item_keys\": [$ITEMS], \"samples_per_news\": [1], \"training\": {\"epochs\": [1]}}" | field "d['id']")
 wait_for "$EVAL/experiments/$EXP"
-get "$EVAL/experiments/$EXP/results?format=csv" | head -n 3
+CSV=$(get "$EVAL/experiments/$EXP/results?format=csv")
+printf '%s\n' "$CSV" | head -n 3
 echo "pipeline ok: $RUN $JOB ${RUNS[*]} $EXP"

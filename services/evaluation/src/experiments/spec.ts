@@ -9,12 +9,12 @@ export type ProtocolName = Static<typeof ProtocolName>
 export const ProtocolVariant = Type.Object(
   {
     protocol: ProtocolName,
-    news_in_context: Type.Boolean({ default: false, description: 'Train with the news before the generated text (contextual shadowing).' }),
-    replay: Type.Integer({ minimum: 0, maximum: 64, default: 0, description: 'Copies of the news text mixed in per news item.' }),
+    news_in_context: Type.Optional(Type.Boolean({ description: 'Train with the news before the generated text (contextual shadowing). Default false.' })),
+    replay: Type.Optional(Type.Integer({ minimum: 0, maximum: 64, description: 'Copies of the news text mixed in per news item. Default 0.' })),
   },
   { additionalProperties: false },
 )
-export type ProtocolVariantT = Static<typeof ProtocolVariant>
+export type ProtocolVariantT = Required<Static<typeof ProtocolVariant>>
 
 const List = <T extends Parameters<typeof Type.Array>[0]>(item: T, max: number, description: string) => Type.Array(item, { minItems: 1, maxItems: max, uniqueItems: true, description })
 
@@ -116,5 +116,5 @@ export const BASE_DEFAULTS = {
 export const DEMO_SUBSET = { domains: ['mathematics', 'coding'] as const, items_per_domain: 3 }
 
 export function normaliseProtocols(list: ExperimentRequestT['protocols']): ProtocolVariantT[] | undefined {
-  return list?.map((p) => (typeof p === 'string' ? variant(p) : variant(p.protocol, p)))
+  return list?.map((p) => (typeof p === 'string' ? variant(p) : variant(p.protocol, { news_in_context: p.news_in_context ?? false, replay: p.replay ?? 0 })))
 }
