@@ -127,6 +127,7 @@ t.test('restart mid-run resumes where it stood, without duplicates', async (t) =
 
 t.test('worker unreachable: the run fails with the reason after retries, keeps its samples, resumes later', async (t) => {
   const deadConfig = testConfig(tdb.url, { urls: { ...config.urls, worker: `http://127.0.0.1:${await freePort()}` } })
+  await app.generationRunner.stop() // only the service without a worker may take the run
   const dead = await service('gen-dead', deadConfig)
   const created = await create({ protocol: 'implication', options: { ...small, samples_per_news: 1 } }, dead)
   const failed = await finished(created.id, dead)
@@ -134,6 +135,7 @@ t.test('worker unreachable: the run fails with the reason after retries, keeps i
   t.equal(failed.state, 'failed')
   t.match(failed.error, /gave up after 3 attempts.*unreachable/)
   t.equal(failed.attempts, 3, 'three attempts')
+  await app.generationRunner.start()
   const resumed = await app.inject({ method: 'POST', url: `/generation-runs/${created.id}/resume`, headers: auth })
   t.equal(resumed.statusCode, 202)
   const run = await finished(created.id)

@@ -2,6 +2,7 @@ import { hostname } from 'node:os'
 import type { Kysely, Selectable } from 'kysely'
 import type { Database } from '@sys2ft/db'
 import { recordEvent, type JobTable } from './events.ts'
+import { ProblemError } from '../problem.ts'
 
 type Loose = Kysely<Record<string, Record<string, any>>>
 
@@ -262,5 +263,22 @@ export async function requestCancel(db: Kysely<Database>, table: JobTable, id: s
       await recordEvent(trx, table, id, { type: 'cancel_requested', message: 'cancel requested' })
     }
     return String(row.state)
+  })
+}
+
+/**
+ * Puts a failed or cancelled job back in the queue with fresh attempts; its runner continues where it
+ * stopped (work already recorded is kept). Any other state is a 409. `also` runs in the same
+ * transaction (an experiment resets its failed cells there).
+ */
+export async function resumeJob(db: Kysely<Database>, table: JobTable, id: string, opts: { what: string; also?: (trx: Kysely<Database>) => Promise<string | void> }): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const t = trx as unknown as Loose
+    const row = await t.selectFrom(table).select(['state', 'progress_done', 'progress_total']).where('id', '=', id).forUpdate().executeTakeFirst()
+    if (!row) throw new ProblemError(404, 'not_found', `${opts.what} ${id} does not exist`)
+    if (row.state !== 'failed' && row.state !== 'cancelled') throw new ProblemError(409, 'conflict', `${opts.what} ${id} is ${row.state}; only a failed or cancelled one can be resumed`)
+    const note = (await opts.also?.(trx)) ?? ''
+    await t.updateTable(table).set({ state: 'queued', attempts: 0, error: null, cancel_requested: false, finished_at: null, lease_owner: null, lease_expires_at: null, updated_at: new Date() }).where('id', '=', id).execute()
+    await recordEvent(trx, table, id, { type: 'state', state: 'queued', message: `resumed after ${row.state}; ${row.progress_done} of ${row.progress_total} done${note ? `; ${note}` : ''}` })
   })
 }

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { Database } from '@sys2ft/db'
-import { conflict, invalid, isId, newId, notFound, recordEvent, type FieldError } from '@sys2ft/service-kit'
+import { conflict, invalid, isId, newId, notFound, recordEvent, resumeJob, type FieldError } from '@sys2ft/service-kit'
 import type { CreateEvalRunT, EvalRunT, FilterT, ResolvedOptions } from '../schemas/eval-runs.ts'
 import type { SummaryT } from '../schemas/summary.ts'
 import { TEMPLATE_SHA256, TEMPLATE_VERSION } from './prompts.ts'
@@ -126,19 +126,9 @@ export function runOut(run: EvalRunRow, summary: SummaryT | null): EvalRunT {
  * stopped (questions already scored are kept). A queued, running or succeeded run is a conflict.
  */
 export async function resumeRun(db: Kysely<Database>, id: string): Promise<EvalRunRow> {
-  const run = await getRun(db, id)
-  return db.transaction().execute(async (trx) => {
-    const row = await trx.selectFrom('eval_runs').select(['state']).where('id', '=', run.id).forUpdate().executeTakeFirstOrThrow()
-    if (row.state !== 'failed' && row.state !== 'cancelled') throw conflict(`eval run ${id} is ${row.state}; only a failed or cancelled run can be resumed`)
-    const resumed = await trx
-      .updateTable('eval_runs')
-      .set({ state: 'queued', attempts: 0, error: null, cancel_requested: false, finished_at: null, lease_owner: null, lease_expires_at: null, updated_at: new Date() })
-      .where('id', '=', run.id)
-      .returningAll()
-      .executeTakeFirstOrThrow()
-    await recordEvent(trx, 'eval_runs', run.id, { type: 'state', state: 'queued', message: `resumed after ${row.state}; ${resumed.progress_done} of ${resumed.progress_total} questions already scored` })
-    return resumed
-  })
+  await getRun(db, id)
+  await resumeJob(db, 'eval_runs', id, { what: 'eval run' })
+  return getRun(db, id)
 }
 
 /** A finished run cannot be cancelled; cancelling a cancelled run again is harmless. */

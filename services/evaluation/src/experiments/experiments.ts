@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely'
 import type { Database, ExperimentCellsTable, ExperimentsTable } from '@sys2ft/db'
-import { ProblemError, isId, newId, notFound, recordEvent, requestCancel } from '@sys2ft/service-kit'
+import { isId, newId, notFound, recordEvent, requestCancel, resumeJob } from '@sys2ft/service-kit'
 import { expandCells } from './cells.ts'
 import type { ResolvedSpec } from './spec.ts'
 
@@ -52,16 +52,17 @@ export async function cancelExperiment(db: Kysely<Database>, id: string): Promis
  * cancelled cells go back to pending and get new resources (a new idempotency generation).
  */
 export async function resumeExperiment(db: Kysely<Database>, id: string): Promise<void> {
-  const e = await getExperiment(db, id)
-  if (e.state !== 'failed' && e.state !== 'cancelled') throw new ProblemError(409, 'conflict', `experiment ${id} is ${e.state}; only a failed or cancelled experiment can be resumed`)
-  await db.transaction().execute(async (trx) => {
-    const retry = await trx.selectFrom('experiment_cells').select(['key', 'progress']).where('experiment_id', '=', id).where('state', 'in', ['failed', 'cancelled']).execute()
-    for (const c of retry) {
-      const generation = Number((c.progress as { generation?: number }).generation ?? 0) + 1
-      await trx.updateTable('experiment_cells').set({ state: 'pending', resource_id: null, error: null, finished_at: null, progress: JSON.stringify({ generation }), updated_at: new Date() }).where('experiment_id', '=', id).where('key', '=', c.key).execute()
-    }
-    await trx.updateTable('experiments').set({ state: 'queued', attempts: 0, error: null, cancel_requested: false, finished_at: null, updated_at: new Date() }).where('id', '=', id).execute()
-    await recordEvent(trx, 'experiments', id, { type: 'state', state: 'queued', message: `resumed: ${retry.length} cells to redo` })
+  await getExperiment(db, id)
+  await resumeJob(db, 'experiments', id, {
+    what: 'experiment',
+    also: async (trx) => {
+      const retry = await trx.selectFrom('experiment_cells').select(['key', 'progress']).where('experiment_id', '=', id).where('state', 'in', ['failed', 'cancelled']).execute()
+      for (const c of retry) {
+        const generation = Number((c.progress as { generation?: number }).generation ?? 0) + 1
+        await trx.updateTable('experiment_cells').set({ state: 'pending', resource_id: null, error: null, finished_at: null, progress: JSON.stringify({ generation }), updated_at: new Date() }).where('experiment_id', '=', id).where('key', '=', c.key).execute()
+      }
+      return `${retry.length} cells to redo`
+    },
   })
 }
 

@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely'
 import type { Database, GenerationRunsTable } from '@sys2ft/db'
 import { DOMAINS, type Domain } from '@sys2ft/dataset'
-import { ProblemError, invalid, isId, newId, notFound, requestCancel, recordEvent } from '@sys2ft/service-kit'
+import { ProblemError, invalid, isId, newId, notFound, requestCancel, recordEvent, resumeJob } from '@sys2ft/service-kit'
 import { getSet } from './news-sets.ts'
 import { TEMPLATE_VERSION, templateProvenance } from './protocols/templates.ts'
 import type { GenerationOptions, Protocol } from './protocols/generate.ts'
@@ -96,12 +96,8 @@ export async function cancelRun(db: Kysely<Database>, id: string): Promise<void>
 
 /** Puts a failed or cancelled run back in the queue; it continues where it stood (samples kept). */
 export async function resumeRun(db: Kysely<Database>, id: string): Promise<void> {
-  const run = await getRun(db, id)
-  if (run.state !== 'failed' && run.state !== 'cancelled') throw new ProblemError(409, 'conflict', `run ${id} is ${run.state}; only a failed or cancelled run can be resumed`)
-  await db.transaction().execute(async (trx) => {
-    await trx.updateTable('generation_runs').set({ state: 'queued', attempts: 0, error: null, cancel_requested: false, finished_at: null, updated_at: new Date() }).where('id', '=', id).execute()
-    await recordEvent(trx, 'generation_runs', id, { type: 'state', state: 'queued', message: 'resumed' })
-  })
+  await getRun(db, id)
+  await resumeJob(db, 'generation_runs', id, { what: 'generation run' })
 }
 
 export function runOut(r: GenerationRunRow) {
