@@ -107,6 +107,8 @@ t.test('samples pages and the export equals the stored accepted samples', async 
 })
 
 t.test('restart mid-run resumes where it stood, without duplicates', async (t) => {
+  await app.generationRunner.stop() // the run belongs to the service being restarted, no other runner
+  t.teardown(() => app.generationRunner.start())
   const a = await service('gen-restart')
   const created = await create({ protocol: 'paraphrase', filter: { domains: ['coding'] }, options: { ...small, samples_per_news: 2, items_per_call: 2, max_rounds: 1 } }, a)
   await until(() => get(created.id, a), (r) => r.progress.done >= 2)
