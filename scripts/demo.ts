@@ -13,6 +13,14 @@ const say = (line: string) => console.error(`sys2ft: ${line}`)
 const started = Date.now()
 const stack = await startStack({ dev: true, workerModel: values.model, say, logLevel: 'warn' })
 let code = 1
+// Ctrl-C stops the stack cleanly: the experiment goes back to the queue and the next demo resumes it.
+let interrupted = false
+process.on('SIGINT', () => {
+  if (interrupted) return
+  interrupted = true
+  say('interrupted: stopping; run ./sys2ft demo again to resume this experiment')
+  void stack.stop().then(() => process.exit(130))
+})
 try {
   const api = new ExperimentsApi(stack.urls.evaluation)
   const unfinished = (await api.list(100)).data.find((e) => e.preset === values.preset && !['succeeded', 'failed', 'cancelled'].includes(e.state))

@@ -34,7 +34,9 @@ async function startWorker(config: Sys2ftConfig, model: string, say: (l: string)
   const port = new URL(config.urls.worker).port || '8000'
   const child = spawn(path.join(repo, 'infra/worker/.venv/bin/python'), ['-m', 'sys2ft_worker', '--model', model, '--port', port, '--adapter-dir', path.resolve(config.dataDir, 'adapters')], {
     cwd: path.join(repo, 'infra/worker'),
-    env: { ...process.env, ...(config.workerApiKey ? { SYS2FT_WORKER_API_KEY: config.workerApiKey } : {}) },
+    // few malloc arenas: a long-lived process training in a thread beside inference otherwise
+    // fragments memory until the kernel kills it (seen on the 24 GiB demo machine)
+    env: { MALLOC_ARENA_MAX: '2', ...process.env, ...(config.workerApiKey ? { SYS2FT_WORKER_API_KEY: config.workerApiKey } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   child.stdout!.pipe(log)
@@ -78,8 +80,25 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   if (seeded.length) say(`seeded: ${seeded.join(', ')}`)
 
   let worker: ChildProcess | null = null
+  let stopping = false
+  let restarts = 0
+  // A worker that dies (out of memory, a crash) is started again: the services requeue its work.
+  const supervise = (child: ChildProcess) =>
+    child.once('exit', (code, signal) => {
+      if (stopping || restarts >= 3) return
+      restarts += 1
+      say(`the worker exited (${signal ?? code}); restarting it (${restarts}/3)`)
+      startWorker(config, opts.workerModel!, say).then(
+        (next) => {
+          worker = next
+          supervise(next)
+        },
+        (err: Error) => say(`the worker could not be restarted: ${err.message}`),
+      )
+    })
   const apps: App[] = []
   const stop = async () => {
+    stopping = true
     await Promise.allSettled(apps.map((a) => a.close()))
     if (worker && worker.exitCode === null) {
       const exited = new Promise((r) => worker!.once('exit', r))
@@ -89,7 +108,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     await db.embedded?.stop()
   }
   try {
-    if (opts.workerModel) worker = await startWorker(config, opts.workerModel, say)
+    if (opts.workerModel) {
+      worker = await startWorker(config, opts.workerModel, say)
+      supervise(worker)
+    }
     const builders = { generation, training, evaluation } as const
     for (const [name, build] of Object.entries(builders) as [keyof typeof builders, (typeof builders)[keyof typeof builders]][]) {
       const app = await build(config, { logger: { level: config.logLevel } })

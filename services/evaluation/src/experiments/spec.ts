@@ -98,7 +98,13 @@ export const PRESET_DEFAULTS: Record<Preset, Partial<ResolvedSpec>> = {
   overexposure: { protocols: [variant('naive'), variant('self_qa')], ft_icl: true },
   scaling: { protocols: [variant('self_qa')], samples_per_news: [8, 32, 128] },
   forgetting: { protocols: [variant('naive'), variant('self_qa')], control: true },
-  demo: { protocols: [variant('naive'), variant('self_qa')], samples_per_news: [8], item_keys: [] },
+  // sized for a 2-core CPU: short generations, small training batches
+  demo: {
+    protocols: [variant('naive'), variant('self_qa')],
+    samples_per_news: [8],
+    generation: { temperature: 0.8, top_p: 0.95, max_tokens: 256, questions_per_call: 8, items_per_call: 8, max_rounds: 1 },
+    training: { learning_rate: [2e-4], epochs: [2], lora_r: [16], batch_size: 4, max_seq_len: 512, lr_scheduler: 'cosine', warmup_ratio: 0.03 },
+  },
 }
 
 export const BASE_DEFAULTS = {
