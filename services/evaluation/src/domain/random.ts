@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { seededRandom } from '@sys2ft/service-kit'
 
 /**
  * Seeded randomness: the option order of each question and the bootstrap resamples must come out
@@ -10,17 +11,8 @@ export function seedOf(...parts: (string | number)[]): number {
   return createHash('sha256').update(parts.join('\u0000')).digest().readUInt32LE(0)
 }
 
-/** mulberry32: small, fast, and good enough for shuffles and resampling; returns numbers in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Numbers in [0, 1) from a seed (shared with training's mixing). */
+export const rng = seededRandom
 
 /**
  * The order in which a question's options are shown: `order[k]` is the original index of the option

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Database } from '@sys2ft/db'
 import { DOMAINS, naiveConversation } from '@sys2ft/dataset'
-import { ProblemError, isId, type FieldError } from '@sys2ft/service-kit'
+import { ProblemError, isId, seededRandom, type FieldError } from '@sys2ft/service-kit'
 import type { DataSourceType } from '../schemas/training-jobs.ts'
 
 export type Role = 'system' | 'user' | 'assistant'
@@ -65,18 +65,6 @@ export function examplesSha256(examples: Example[]): string {
   return hash.digest('hex')
 }
 
-/** mulberry32: a small seeded PRNG, so a job's mix is the same every time it is resolved. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** How many examples each source contributes (MIXING_RULE): counts[i] ≥ available[i], shares ∝ weights. */
 export function mixCounts(available: number[], weights: number[]): number[] {
   if (available.length === 1) return [available[0]!]
@@ -91,7 +79,7 @@ export function takeCount<T>(items: T[], count: number, seed: number): T[] {
   for (let k = 0; k < whole; k++) out.push(...items)
   const rest = count - whole * items.length
   if (rest > 0) {
-    const rand = prng(seed)
+    const rand = seededRandom(seed)
     const idx = items.map((_, i) => i)
     for (let i = 0; i < rest; i++) {
       const j = i + Math.floor(rand() * (idx.length - i))
