@@ -10,3 +10,4 @@ export { JobRunner, RetryableError, requestCancel, resumeJob, instanceOwner, typ
 export { recordEvent, listEvents, EVENT_TABLES, type JobEvent, type JobTable } from './jobs/events.ts'
 export { streamJob, isTerminalState, type StreamOptions } from './jobs/sse.ts'
 export { seededRandom } from './random.ts'
+export { PollLoop } from './jobs/poll-loop.ts'

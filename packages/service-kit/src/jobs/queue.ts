@@ -3,6 +3,7 @@ import type { Kysely, Selectable } from 'kysely'
 import type { Database } from '@sys2ft/db'
 import { recordEvent, type JobTable } from './events.ts'
 import { ProblemError } from '../problem.ts'
+import { PollLoop } from './poll-loop.ts'
 
 type Loose = Kysely<Record<string, Record<string, any>>>
 
@@ -54,10 +55,7 @@ export class JobRunner<T extends JobTable> {
   private readonly pollMs: number
   private readonly concurrency: number
   private readonly active = new Map<string, { controller: AbortController; reason: 'cancelled' | 'lease_lost' | 'shutdown' | null; done: Promise<void> }>()
-  private timer: NodeJS.Timeout | null = null
-  private stopped = true
-  private polling: Promise<void> | null = null
-  private pollAgain = false
+  private readonly loop: PollLoop
 
   constructor(private readonly opts: JobRunnerOptions<T>) {
     this.db = opts.db as unknown as Loose
@@ -65,52 +63,37 @@ export class JobRunner<T extends JobTable> {
     this.leaseMs = opts.leaseMs ?? 30_000
     this.pollMs = opts.pollMs ?? 1_000
     this.concurrency = opts.concurrency ?? 1
+    this.loop = new PollLoop(() => this.poll(), () => this.pollMs)
+  }
+
+  private get stopped(): boolean {
+    return this.loop.stopped
   }
 
   /** Starts polling. Jobs this owner held when it last stopped (crash, restart) are taken back first. */
   async start(): Promise<void> {
-    this.stopped = false
     await this.db
       .updateTable(this.tableName)
       .set({ state: 'queued', lease_owner: null, lease_expires_at: null, updated_at: new Date() })
       .where('lease_owner', '=', this.opts.owner)
       .where('state', '=', 'running')
       .execute()
-    this.schedule(0)
+    this.loop.start()
   }
 
   /** Wakes the poller now (after a job was created). */
   wake(): void {
-    if (!this.stopped) this.schedule(0)
+    this.loop.wake()
   }
 
   /** Stops claiming, aborts running jobs and requeues them (their work so far is kept). */
   async stop(): Promise<void> {
-    this.stopped = true
-    if (this.timer) clearTimeout(this.timer)
-    await this.polling
+    await this.loop.stop()
     for (const a of this.active.values()) {
       a.reason ??= 'shutdown'
       a.controller.abort()
     }
     await Promise.allSettled([...this.active.values()].map((a) => a.done))
-  }
-
-  // One poll at a time: a poll asked for while another runs is folded into a follow-up poll.
-  private schedule(ms: number) {
-    if (this.timer) clearTimeout(this.timer)
-    this.timer = setTimeout(() => {
-      if (this.polling) {
-        this.pollAgain = true
-        return
-      }
-      this.polling = this.poll().finally(() => {
-        this.polling = null
-        const soon = this.pollAgain
-        this.pollAgain = false
-        if (!this.stopped) this.schedule(soon ? 0 : this.pollMs)
-      })
-    }, ms)
   }
 
   private async poll(): Promise<void> {
@@ -195,7 +178,7 @@ export class JobRunner<T extends JobTable> {
         }
       } finally {
         this.active.delete(id)
-        if (!this.stopped) this.schedule(0)
+        this.loop.wake()
       }
     })()
     this.active.set(id, entry)

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { Database } from '@sys2ft/db'
-import { ProblemError } from '@sys2ft/service-kit'
+import { PollLoop, ProblemError } from '@sys2ft/service-kit'
 import { WorkerError, type TrainingStatus } from '@sys2ft/worker-client'
 import type { JobData, JobRow } from '../domain/training-jobs.ts'
 import { resolveData } from '../domain/training-data.ts'
@@ -39,10 +39,7 @@ const MIN_POLL_MS = 50
  */
 export class Dispatcher {
   readonly transitions: Transitions
-  private timer: NodeJS.Timeout | null = null
-  private ticking: Promise<void> | null = null
-  private again = false
-  private stopped = true
+  private readonly loop: PollLoop
   /** The next tick's delay: the poll interval, or sooner when a training is about to end. */
   private nextMs = 0
   /** Jobs whose start call is in flight: the poll leaves them alone. */
@@ -50,42 +47,27 @@ export class Dispatcher {
 
   constructor(private readonly opts: DispatcherOptions) {
     this.transitions = new Transitions(opts.db, opts.owner, opts.leaseMs)
+    this.loop = new PollLoop(() => this.tick(), () => this.nextMs)
+  }
+
+  private get stopped(): boolean {
+    return this.loop.stopped
   }
 
   start(): void {
-    this.stopped = false
-    this.schedule(0)
+    this.loop.start()
   }
 
   /** Runs a tick now (a job was created, a worker came up, a job ended). */
   wake(): void {
-    if (!this.stopped) this.schedule(0)
+    this.loop.wake()
   }
 
   /** Stops claiming and polling; the trainings go on on their workers and a restart reconciles them. */
   async stop(): Promise<void> {
-    this.stopped = true
-    if (this.timer) clearTimeout(this.timer)
-    await this.ticking
+    await this.loop.stop()
     await Promise.allSettled(this.launching.values())
     await this.transitions.release().catch((err) => this.opts.log.warn({ err }, 'could not release the leases'))
-  }
-
-  // One tick at a time; a wake during a tick runs another right after it.
-  private schedule(ms: number) {
-    if (this.timer) clearTimeout(this.timer)
-    this.timer = setTimeout(() => {
-      if (this.ticking) {
-        this.again = true
-        return
-      }
-      this.ticking = this.tick().finally(() => {
-        this.ticking = null
-        const soon = this.again
-        this.again = false
-        if (!this.stopped) this.schedule(soon ? 0 : this.nextMs)
-      })
-    }, ms)
   }
 
   private async tick(): Promise<void> {
