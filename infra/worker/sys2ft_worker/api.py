@@ -286,7 +286,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.check_model(body.model)
         engine = state.ready_engine()
         t0 = time.perf_counter()
-        results = _engine_call(lambda: engine.score(body.items))
+        results = _engine_call(lambda: engine.score(body.items, body.strategy))
         return ScoreResponse(model=engine.model_id, results=results, elapsed_s=round(time.perf_counter() - t0, 4))
 
     @app.post(

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .errors import InputTooLong
-from .protocol import GenerateRequestItem, GenerateResult, Message, ScoreItem, ScoreResult
+from .protocol import GenerateRequestItem, GenerateResult, Message, ScoreItem, ScoreResult, ScoreStrategy
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Engine(Protocol):
 
     def generate(self, requests: Sequence[GenerateRequestItem]) -> list[GenerateResult]: ...
 
-    def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]: ...
+    def score(self, items: Sequence[ScoreItem], strategy: ScoreStrategy = "shared_prefix") -> list[ScoreResult]: ...
 
     def forget_adapter(self, name: str) -> None:
         """Drop a cached adapter (deleted or about to be rewritten on disk)."""
@@ -71,6 +71,20 @@ def render_context_ids(tokenizer: Any, messages: Sequence[Message] | None, promp
         return list(tokenizer(text, add_special_tokens=False)["input_ids"])
     assert prompt is not None
     return list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
+
+
+def render_score_context(tokenizer: Any, item: ScoreItem) -> list[int]:
+    """Token ids every continuation of a score item follows: the context, then its ``prefix``
+    (tokenized with the context, so "…assistant\nThe answer is" splits as the model would read it)."""
+    if not item.prefix:
+        return render_context_ids(tokenizer, item.messages, item.prompt)
+    if item.messages is not None:
+        text = tokenizer.apply_chat_template(
+            messages_as_dicts(item.messages), tokenize=False, add_generation_prompt=True
+        )
+        return list(tokenizer(text + item.prefix, add_special_tokens=False)["input_ids"])
+    assert item.prompt is not None
+    return list(tokenizer(item.prompt + item.prefix, add_special_tokens=True)["input_ids"])
 
 
 def check_length(n_tokens: int, limit: int, where: str) -> None:

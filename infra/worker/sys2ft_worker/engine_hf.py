@@ -35,10 +35,11 @@ from .engine import (
     check_length,
     cut_at_stop,
     render_context_ids,
+    render_score_context,
 )
 from .errors import EngineError, UnknownAdapter
 from .models import ResolvedModel
-from .protocol import Completion, GenerateRequestItem, GenerateResult, Score, ScoreItem, ScoreResult
+from .protocol import Completion, GenerateRequestItem, GenerateResult, Score, ScoreItem, ScoreResult, ScoreStrategy
 
 log = logging.getLogger(__name__)
 
@@ -380,12 +381,12 @@ class HFEngine:
 
     # ------------------------------------------------------------ score
 
-    def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
+    def score(self, items: Sequence[ScoreItem], strategy: ScoreStrategy = "shared_prefix") -> list[ScoreResult]:
         self._check_adapters({it.adapter for it in items})
         # (item index, continuation index, context ids, continuation ids)
         seqs: list[tuple[int, int, list[int], list[int]]] = []
         for i, it in enumerate(items):
-            ctx = render_context_ids(self.tokenizer, it.messages, it.prompt)
+            ctx = render_score_context(self.tokenizer, it)
             for j, cont in enumerate(it.continuations):
                 cont_ids = list(self.tokenizer(cont, add_special_tokens=False)["input_ids"]) if cont else []
                 check_length(len(ctx) + len(cont_ids), self.max_input_tokens, f"items.{i}.continuations.{j}")

@@ -25,10 +25,10 @@ from typing import Any, Literal
 
 from .adapters import AdapterRegistry
 from .config import Settings
-from .engine import EngineStats, check_length, cut_at_stop, render_context_ids
+from .engine import EngineStats, check_length, cut_at_stop, render_context_ids, render_score_context
 from .errors import EngineUnavailable
 from .models import ResolvedModel
-from .protocol import Completion, GenerateRequestItem, GenerateResult, Score, ScoreItem, ScoreResult
+from .protocol import Completion, GenerateRequestItem, GenerateResult, Score, ScoreItem, ScoreResult, ScoreStrategy
 
 log = logging.getLogger(__name__)
 
@@ -134,10 +134,10 @@ class VLLMEngine:
             results.append(GenerateResult(index=i, prompt_tokens=lengths[i], completions=comps))
         return results
 
-    def score(self, items: Sequence[ScoreItem]) -> list[ScoreResult]:
+    def score(self, items: Sequence[ScoreItem], strategy: ScoreStrategy = "shared_prefix") -> list[ScoreResult]:
         prompts, loras, spans = [], [], []
         for i, it in enumerate(items):
-            ctx = render_context_ids(self.tokenizer, it.messages, it.prompt)
+            ctx = render_score_context(self.tokenizer, it)
             lora = self._lora(it.adapter)
             for j, cont in enumerate(it.continuations):
                 cont_ids = list(self.tokenizer(cont, add_special_tokens=False)["input_ids"]) if cont else []

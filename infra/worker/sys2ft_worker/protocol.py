@@ -92,13 +92,32 @@ class GenerateResponse(BaseModel):
 # ---------------------------------------------------------------- score
 
 
+ScoreStrategy = Literal["shared_prefix", "per_sequence"]
+
+
 class ScoreItem(_Context):
+    prefix: Annotated[str, Field(max_length=1000)] | None = Field(
+        default=None,
+        description=(
+            "Text that follows the context before every continuation (with `messages`: the start of "
+            "the assistant's reply, e.g. 'The answer is'). Part of the shared prefix: not scored."
+        ),
+    )
     continuations: Annotated[list[str], Field(min_length=1, max_length=16)]
 
 
 class ScoreRequest(_Strict):
     model: str | None = None
     items: Annotated[list[ScoreItem], Field(min_length=1, max_length=1024)]
+    strategy: ScoreStrategy = Field(
+        default="shared_prefix",
+        description=(
+            "shared_prefix: each item's context (+ prefix) is computed once and its continuations "
+            "reuse it; per_sequence: every continuation re-reads the whole context (the old path, "
+            "kept for benchmarks and parity checks). Both give the same log-probabilities up to "
+            "floating-point rounding; log-softmax is taken over float32 logits."
+        ),
+    )
 
 
 class Score(BaseModel):

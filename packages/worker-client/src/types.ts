@@ -34,10 +34,13 @@ export interface GenerateResponse {
   elapsed_s: number
 }
 
-export type ScoreItem = Context & { continuations: string[] }
+/** `prefix`: text after the context that every continuation follows (the start of the reply), not scored. */
+export type ScoreItem = Context & { prefix?: string | null; continuations: string[] }
 export interface ScoreRequest {
   model?: string
   items: ScoreItem[]
+  /** shared_prefix (default): the context is computed once per item; per_sequence: the old path, for benchmarks. */
+  strategy?: 'shared_prefix' | 'per_sequence'
 }
 export interface ScoreResponse {
   model: string
