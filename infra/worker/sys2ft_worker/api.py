@@ -104,6 +104,7 @@ class WorkerState:
             threads=self.settings.threads,
             mode=self.settings.resolved_training_mode(),
             on_adapter_written=engine.forget_adapter,
+            memory=engine.training_memory(self.settings.memory_limit_gb),
         )
 
     def stop(self) -> None:

@@ -46,19 +46,22 @@ class Settings(BaseSettings):
     threads: int | None = Field(default=None, ge=1, description="torch threads; default all cores")
     training_mode: TrainingMode = Field(
         default="auto",
-        description="Where LoRA training runs: 'thread' (hf default) or 'process' (vllm default).",
+        description="Where LoRA training runs: 'process' (the default: a child process per training) or 'thread'.",
     )
     gpu_memory_utilization: float = Field(
         default=0.5, gt=0.0, le=1.0, description="vLLM's share of GPU memory; training gets the rest."
     )
     max_lora_rank: int = Field(default=64, ge=1, le=512, description="vLLM max_lora_rank")
     max_model_len: int | None = Field(default=None, ge=16, description="vLLM max_model_len")
+    memory_limit_gb: float | None = Field(
+        default=None, gt=0, description="Memory a training may use beside the loaded model; default: what the system has free."
+    )
     log_level: str = "INFO"
 
     def resolved_training_mode(self) -> Literal["thread", "process"]:
         if self.training_mode != "auto":
             return self.training_mode
-        return "process" if self.engine == "vllm" else "thread"
+        return "process"  # the child's memory goes back to the system when a training ends
 
     def resolved_threads(self) -> int:
         return self.threads or os.cpu_count() or 1

@@ -47,6 +47,11 @@ class Engine(Protocol):
 
     def score(self, items: Sequence[ScoreItem], strategy: ScoreStrategy = "shared_prefix") -> list[ScoreResult]: ...
 
+    def training_memory(self, limit_gb: float | None) -> Any:
+        """The ``TrainingMemory`` a training of this engine's model uses (shared base weights,
+        shapes for the pre-flight estimate), or None when the engine cannot say."""
+        ...
+
     def forget_adapter(self, name: str) -> None:
         """Drop a cached adapter (deleted or about to be rewritten on disk)."""
         ...

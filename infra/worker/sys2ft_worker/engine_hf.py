@@ -39,6 +39,8 @@ from .engine import (
 )
 from .errors import EngineError, UnknownAdapter
 from .models import ResolvedModel
+from .training import TrainingMemory
+from .training_memory import GiB, share_base_weights
 from .protocol import Completion, GenerateRequestItem, GenerateResult, Score, ScoreItem, ScoreResult, ScoreStrategy
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,9 @@ _DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,
     "float32": torch.float32,
 }
-_LM_HEAD_CHUNK = 1024  # positions per lm_head call when scoring (bounds the logits' memory)
+_LM_HEAD_CHUNK = 512  # positions per output-layer pass when scoring
+_VOCAB_CHUNK = 16384  # vocabulary rows per float32 slice (512 × 16384 × 4 B = 32 MiB of logits)
+_SCORE_TOKEN_BUDGET = 8192  # padded context tokens per shared-prefix group (bounds activations)
 
 
 def resolve_device(name: str) -> str:
@@ -122,6 +126,30 @@ def _validate_adapter_files(path: Any) -> None:
         raise FileNotFoundError("no adapter_model.safetensors")
 
 
+@dataclass(frozen=True)
+class _ScoreJob:
+    """One score item, tokenized: its shared context (+ prefix) and its continuations."""
+
+    index: int
+    adapter: str | None
+    ctx: list[int]
+    conts: list[list[int]]
+
+
+def _groups(jobs: list[_ScoreJob], max_items: int, token_budget: int) -> Iterator[list[_ScoreJob]]:
+    """Consecutive groups (jobs sorted by length, longest first) of at most ``max_items`` items and
+    ``token_budget`` padded context tokens."""
+    group: list[_ScoreJob] = []
+    for j in jobs:
+        width = len(group[0].ctx) if group else len(j.ctx)
+        if group and (len(group) >= max_items or width * (len(group) + 1) > token_budget):
+            yield group
+            group = []
+        group.append(j)
+    if group:
+        yield group
+
+
 class HFEngine:
     name = "hf"
 
@@ -143,6 +171,10 @@ class HFEngine:
         t0 = time.perf_counter()
         self.tokenizer = load_tokenizer(self.model_path)
         self.model = load_causal_lm(self.model_path, self.dtype, self.device)
+        # On the CPU the base weights move into shared memory once, so that training processes
+        # use them in place (training_memory): the model exists once however many trainings run.
+        self._shared = share_base_weights(self.model) if self.device == "cpu" else None
+        self._memory: TrainingMemory | None = None
         self.load_s = time.perf_counter() - t0
         self.pad_id: int = int(self.tokenizer.pad_token_id)
         self.eos_ids: frozenset[int] = self._eos_ids()
@@ -204,6 +236,9 @@ class HFEngine:
         except Exception:  # noqa: BLE001 - last resort: a clean copy of the base weights
             log.warning("reloading the base model after a failed adapter load")
             self.model = load_causal_lm(self.model_path, self.dtype, self.device)
+            self._shared = share_base_weights(self.model) if self.device == "cpu" else None
+            if self._memory is not None:
+                self._memory.model, self._memory.weights = self.model, self._shared
             self._peft = None
             self._adapters.clear()
 
@@ -222,6 +257,13 @@ class HFEngine:
             if name in self._peft.active_adapters:
                 self._peft.set_adapter(next(iter(self._adapters)), inference_mode=True)
             self._peft.delete_adapter(name)
+
+    def training_memory(self, limit_gb: float | None) -> TrainingMemory | None:
+        if self.device != "cpu":
+            return None  # the training process loads its own copy on the GPU
+        limit = int(limit_gb * GiB) if limit_gb else None
+        self._memory = TrainingMemory(self.model, self._shared, _DTYPES[self.dtype].itemsize, limit)
+        return self._memory
 
     def forget_adapter(self, name: str) -> None:
         with self._lock, torch.inference_mode():
@@ -383,32 +425,114 @@ class HFEngine:
 
     def score(self, items: Sequence[ScoreItem], strategy: ScoreStrategy = "shared_prefix") -> list[ScoreResult]:
         self._check_adapters({it.adapter for it in items})
-        # (item index, continuation index, context ids, continuation ids)
-        seqs: list[tuple[int, int, list[int], list[int]]] = []
+        prepared: list[_ScoreJob] = []
         for i, it in enumerate(items):
             ctx = render_score_context(self.tokenizer, it)
+            conts = []
             for j, cont in enumerate(it.continuations):
                 cont_ids = list(self.tokenizer(cont, add_special_tokens=False)["input_ids"]) if cont else []
                 check_length(len(ctx) + len(cont_ids), self.max_input_tokens, f"items.{i}.continuations.{j}")
-                seqs.append((i, j, ctx, cont_ids))
-        scores: list[list[Score | None]] = [[None] * len(it.continuations) for it in items]
-        by_adapter: dict[str | None, list[int]] = {}
-        for k, (i, _, _, _) in enumerate(seqs):
-            by_adapter.setdefault(items[i].adapter, []).append(k)
+                conts.append(cont_ids)
+            prepared.append(_ScoreJob(i, it.adapter, ctx, conts))
+        scores: list[list[Score]] = [[] for _ in items]
+        by_adapter: dict[str | None, list[_ScoreJob]] = {}
+        for job in prepared:
+            by_adapter.setdefault(job.adapter, []).append(job)
         with self._lock, torch.inference_mode():
             self.stats.add(score_calls=1)
-            for adapter, ks in by_adapter.items():
-                ks.sort(key=lambda k: -(len(seqs[k][2]) + len(seqs[k][3])))
+            for adapter, jobs in by_adapter.items():
                 with self._adapter(adapter):
-                    for start in range(0, len(ks), self.max_batch):
-                        chunk = ks[start : start + self.max_batch]
-                        values = self._score_chunk([(seqs[k][2], seqs[k][3]) for k in chunk])
-                        for k, (lp, n) in zip(chunk, values):
-                            i, j = seqs[k][0], seqs[k][1]
-                            scores[i][j] = Score(logprob=lp, tokens=n)
-        return [ScoreResult(index=i, scores=s) for i, s in enumerate(scores)]  # type: ignore[arg-type]
+                    if strategy == "per_sequence":
+                        self._score_per_sequence(jobs, scores)
+                    else:
+                        self._score_shared_prefix(jobs, scores)
+        return [ScoreResult(index=i, scores=s) for i, s in enumerate(scores)]
 
-    def _score_chunk(self, pairs: list[tuple[list[int], list[int]]]) -> list[tuple[float, int]]:
+    def _score_shared_prefix(self, jobs: list["_ScoreJob"], scores: list[list[Score]]) -> None:
+        """Each item's context is computed once (left-padded with the other items of its group);
+        its continuations then run as one batch over a copy of that KV cache. A continuation's
+        first token is scored from the context's last position, so single-token continuations
+        (option letters) need no second forward at all."""
+        if any(not j.ctx for j in jobs):  # an empty context has no position to predict from
+            self._score_per_sequence([j for j in jobs if not j.ctx], scores)
+            jobs = [j for j in jobs if j.ctx]
+        jobs = sorted(jobs, key=lambda j: len(j.ctx), reverse=True)
+        for group in _groups(jobs, self.max_batch, _SCORE_TOKEN_BUDGET):
+            self._score_group(group, scores)
+
+    def _score_group(self, group: list["_ScoreJob"], scores: list[list[Score]]) -> None:
+        b = len(group)
+        width = max(len(j.ctx) for j in group)
+        ids = torch.full((b, width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((b, width), dtype=torch.long)
+        for r, j in enumerate(group):
+            ids[r, width - len(j.ctx) :] = torch.tensor(j.ctx, dtype=torch.long)  # left padding
+            mask[r, width - len(j.ctx) :] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        decoder = self.model.get_decoder()
+        cache = self._new_cache()
+        out = decoder(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **{self._cache_kw: cache})
+        self.stats.add(score_batches=1)
+        last = out.last_hidden_state[:, -1, :]  # the context's last position predicts every first token
+
+        # continuation rows: (group row, job, continuation index, ids); tokens after the first are fed
+        rows = [(r, j, c, cont) for r, j in enumerate(group) for c, cont in enumerate(j.conts) if cont]
+        fed = [cont[:-1] for _, _, _, cont in rows]
+        feed_width = max((len(f) for f in fed), default=0)
+        hidden_cont = None
+        if feed_width > 0:
+            owners = torch.tensor([r for r, _, _, _ in rows], device=self.device)
+            cache.batch_select_indices(owners)  # one copy of its item's cache per continuation row
+            n = len(rows)
+            cont_ids = torch.full((n, feed_width), self.pad_id, dtype=torch.long)
+            cont_mask = torch.zeros((n, feed_width), dtype=torch.long)
+            for k, f in enumerate(fed):
+                if f:
+                    cont_ids[k, : len(f)] = torch.tensor(f, dtype=torch.long)  # right padding
+                    cont_mask[k, : len(f)] = 1
+            cont_ids, cont_mask = cont_ids.to(self.device), cont_mask.to(self.device)
+            full_mask = torch.cat([mask[owners], cont_mask], dim=1)
+            start = mask[owners].sum(-1, keepdim=True)
+            cont_pos = start + torch.arange(feed_width, device=self.device)[None, :]
+            hidden_cont = decoder(
+                input_ids=cont_ids, attention_mask=full_mask, position_ids=cont_pos, use_cache=True, **{self._cache_kw: cache}
+            ).last_hidden_state
+            self.stats.add(score_batches=1)
+
+        # every scored token: the hidden state that predicts it and its id
+        picks: list[Any] = []
+        targets: list[int] = []
+        owner_of: list[int] = []
+        for k, (r, _, _, cont) in enumerate(rows):
+            for t, tok in enumerate(cont):
+                picks.append(last[r] if t == 0 else hidden_cont[k, t - 1])  # type: ignore[index]
+                targets.append(tok)
+                owner_of.append(k)
+        sums = [0.0] * len(rows)
+        if targets:
+            lp = self._fp32_logprobs(torch.stack(picks), torch.tensor(targets, device=self.device))
+            acc = torch.zeros(len(rows), dtype=torch.float64, device=self.device)
+            acc.index_add_(0, torch.tensor(owner_of, device=self.device), lp.double())
+            sums = acc.tolist()
+        by_key = {(j.index, c): sums[k] for k, (_, j, c, _) in enumerate(rows)}
+        for j in group:
+            scores[j.index] = [Score(logprob=float(by_key.get((j.index, c), 0.0)), tokens=len(cont)) for c, cont in enumerate(j.conts)]
+
+    def _score_per_sequence(self, jobs: list["_ScoreJob"], scores: list[list[Score]]) -> None:
+        """The first path: every continuation is its own sequence that re-reads the whole context
+        (kept for the benchmark and the parity test)."""
+        seqs = [(j, c, cont) for j in jobs for c, cont in enumerate(j.conts)]
+        seqs.sort(key=lambda s: -(len(s[0].ctx) + len(s[2])))
+        values: dict[tuple[int, int], float] = {}
+        for start in range(0, len(seqs), self.max_batch):
+            chunk = seqs[start : start + self.max_batch]
+            for (j, c, _), lp in zip(chunk, self._score_chunk([(j.ctx, cont) for j, _, cont in chunk])):
+                values[(j.index, c)] = lp
+        for j in jobs:
+            scores[j.index] = [Score(logprob=values[(j.index, c)], tokens=len(cont)) for c, cont in enumerate(j.conts)]
+
+    def _score_chunk(self, pairs: list[tuple[list[int], list[int]]]) -> list[float]:
         b = len(pairs)
         width = max(len(c) + len(x) for c, x in pairs)
         ids = torch.full((b, width), self.pad_id, dtype=torch.long)
@@ -426,26 +550,45 @@ class HFEngine:
                 rows.append(row)
                 cols.append(t - 1)
                 targets.append(full[t])
-        results = [[0.0, len(cont)] for _, cont in pairs]
         if not targets:
-            return [(float(a), int(n)) for a, n in results]
+            return [0.0] * b
         ids, mask = ids.to(self.device), mask.to(self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         hidden = self.model.get_decoder()(input_ids=ids, attention_mask=mask, position_ids=positions).last_hidden_state
         self.stats.add(score_batches=1)
-        head = self.model.get_output_embeddings()
         r = torch.tensor(rows, device=self.device)
         c = torch.tensor(cols, device=self.device)
-        tg = torch.tensor(targets, device=self.device)
-        picked = torch.empty(len(targets), dtype=torch.float32, device=self.device)
-        for s in range(0, len(targets), _LM_HEAD_CHUNK):
-            sl = slice(s, s + _LM_HEAD_CHUNK)
-            logits = head(hidden[r[sl], c[sl]]).float()
-            picked[sl] = torch.log_softmax(logits, dim=-1).gather(-1, tg[sl, None]).squeeze(-1)
-        sums = torch.zeros(b, dtype=torch.float64, device=self.device).index_add_(0, r, picked.double())
-        for row in range(b):
-            results[row][0] = float(sums[row])
-        return [(float(a), int(n)) for a, n in results]
+        lp = self._fp32_logprobs(hidden[r, c], torch.tensor(targets, device=self.device))
+        sums = torch.zeros(b, dtype=torch.float64, device=self.device).index_add_(0, r, lp.double())
+        return [float(x) for x in sums.tolist()]
+
+    def _fp32_logprobs(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """log p(target) from float32 logits: the output layer is applied in float32 over slices of
+        the vocabulary with a running log-sum-exp, so no (positions × vocabulary) matrix and no
+        float32 copy of the whole output layer is ever held (bfloat16 logits tie near-equal
+        options: two letters at -1.64 and -1.64)."""
+        head = self.model.get_output_embeddings()
+        weight = head.weight
+        bias = getattr(head, "bias", None)
+        out = torch.empty(len(targets), dtype=torch.float32, device=hidden.device)
+        vocab = weight.shape[0]
+        for p0 in range(0, len(targets), _LM_HEAD_CHUNK):
+            h = hidden[p0 : p0 + _LM_HEAD_CHUNK].float()
+            tg = targets[p0 : p0 + _LM_HEAD_CHUNK]
+            lse = torch.full((len(h),), float("-inf"), dtype=torch.float32, device=h.device)
+            picked = torch.zeros(len(h), dtype=torch.float32, device=h.device)
+            for v0 in range(0, vocab, _VOCAB_CHUNK):
+                w = weight[v0 : v0 + _VOCAB_CHUNK].float()
+                logits = h @ w.T
+                if bias is not None:
+                    logits += bias[v0 : v0 + _VOCAB_CHUNK].float()
+                lse = torch.logaddexp(lse, torch.logsumexp(logits, dim=-1))
+                inside = (tg >= v0) & (tg < v0 + w.shape[0])
+                if bool(inside.any()):
+                    idx = inside.nonzero().squeeze(-1)
+                    picked[idx] = logits[idx, tg[idx] - v0]
+            out[p0 : p0 + len(h)] = picked - lse
+        return out
 
     def close(self) -> None:
         with self._lock:

@@ -95,6 +95,9 @@ class VLLMEngine:
                 self._loras[name] = known
             return known[1]
 
+    def training_memory(self, limit_gb: float | None) -> Any:
+        return None  # vLLM holds its own copy of the weights; the training process loads one beside it
+
     def forget_adapter(self, name: str) -> None:
         with self._lock:
             known = self._loras.pop(name, None)

@@ -46,6 +46,12 @@ class Conflict(WorkerError):
     status, code, title = 409, "conflict", "Conflict"
 
 
+class InsufficientMemory(WorkerError):
+    """A training whose estimated memory does not fit: refused before it starts."""
+
+    status, code, title = 422, "insufficient_memory", "Insufficient memory"
+
+
 class EngineError(WorkerError):
     status, code, title = 500, "engine_error", "Engine error"
 

@@ -53,9 +53,13 @@ def test_score_messages_matches_manual_and_batching_is_exact(client: TestClient,
 
 def test_score_is_one_batch(client: TestClient, worker: Any) -> None:
     stats = worker.engine.stats
+    items = [{"prompt": f"Item {i} says", "continuations": [" yes", " no", " maybe so"]} for i in range(8)]
     before = stats.snapshot()["score_batches"]
-    items = [{"prompt": f"Item {i} says", "continuations": [" yes", " no", " maybe"]} for i in range(8)]
-    r = client.post("/v1/score", json={"items": items})
+    r = client.post("/v1/score", json={"items": items, "strategy": "per_sequence"})
     assert r.status_code == 200
     assert [len(x["scores"]) for x in r.json()["results"]] == [3] * 8
     assert stats.snapshot()["score_batches"] - before == 1  # 24 sequences <= max_batch 32
+    # shared prefix: one forward over the 8 contexts, one over the continuations' later tokens
+    before = stats.snapshot()["score_batches"]
+    assert client.post("/v1/score", json={"items": items}).status_code == 200
+    assert stats.snapshot()["score_batches"] - before == 2
