@@ -72,6 +72,8 @@ export interface TrainingRequest {
   max_seq_len?: number
   seed?: number
   overwrite?: boolean
+  /** null/absent = auto (on when the activations would exceed 1 GiB) */
+  gradient_checkpointing?: boolean | null
 }
 
 export type TrainingState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'

@@ -148,6 +148,7 @@ export class Dispatcher {
         batch_size: hp.batch_size,
         gradient_accumulation_steps: hp.gradient_accumulation_steps,
         max_seq_len: hp.max_seq_len,
+        gradient_checkpointing: hp.gradient_checkpointing ?? null,
       })
     } catch (err) {
       if (!(err instanceof WorkerError)) throw err

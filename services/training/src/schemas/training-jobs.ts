@@ -45,6 +45,7 @@ export const Hyperparameters = Type.Object(
     gradient_accumulation_steps: Type.Integer({ minimum: 1, maximum: 1024, default: 1 }),
     max_seq_len: Type.Integer({ minimum: 16, maximum: 32768, default: 1024 }),
     loss_on: Type.Union([Type.Literal('assistant'), Type.Literal('all')], { default: 'assistant', description: '`assistant`: learn only the assistant turns.' }),
+    gradient_checkpointing: Type.Union([Type.Boolean(), Type.Null()], { default: null, description: 'Recompute activations in backward (less memory, ~30% more compute); null = the worker decides (on when activations would exceed 1 GiB).' }),
   },
   { additionalProperties: false, default: {}, description: 'LoRA and optimiser settings; every default is recorded on the job.' },
 )
