@@ -1,4 +1,6 @@
-// Evaluation service vs the worker called directly with the same batches (target: ≤ 1.10× wall time).
+// Evaluation service vs the worker called directly with the same batches (target: ≤ 1.10× wall time),
+// and the service's scoring (the worker's shared-prefix path) vs the first path, where each of a
+// question's continuations re-reads the whole prompt (`strategy: per_sequence`; target ≥ 3× questions/s).
 //
 //   npx tsx bench/evaluation/bench.ts [--items N] [--rounds R] [--mode base|icl] [--model tiny-qwen2]
 //
@@ -62,8 +64,8 @@ async function batchesOf(runId: string): Promise<ScoreRequest[]> {
     .orderBy('q.position')
     .execute()
   const items = rows.map((r) => {
-    const p = r.prompt as { messages: ScoreRequest['items'][number]['messages']; continuations: string[] }
-    return { messages: p.messages!, continuations: p.continuations }
+    const p = r.prompt as { messages: ScoreRequest['items'][number]['messages']; prefix?: string | null; continuations: string[] }
+    return { messages: p.messages!, prefix: p.prefix ?? null, continuations: p.continuations }
   })
   const out: ScoreRequest[] = []
   for (let i = 0; i < items.length; i += perCall) out.push({ model: info.model.id, items: items.slice(i, i + perCall) } as ScoreRequest)
@@ -102,6 +104,14 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 
+// the first scoring path on the very same bodies, between two service runs so both see similar load
+const perSequence: number[] = []
+const shared: number[] = []
+for (let r = 0; r < Math.min(rounds, 2); r++) {
+  perSequence.push(await directRun(batches.map((b) => ({ ...b, strategy: 'per_sequence' as const }))))
+  shared.push(await directRun(batches))
+}
+
 const questions = batches.reduce((s, b) => s + b.items.length, 0)
 const ratio = median(svc) / median(raw)
 // adjacent runs share the machine's load best: the ratio of each round's pair
@@ -117,7 +127,10 @@ console.log(`| service / its own worker-call time (median; noise-free: both in o
 console.log(`| service time outside worker calls (median) | ${median(overhead).toFixed(0)} ms = ${((median(overhead) / median(svc)) * 100).toFixed(1)}% of the run |`)
 console.log(`| service rounds | ${svc.map((x) => (x / 1000).toFixed(2)).join(', ')} s |`)
 console.log(`| direct rounds | ${raw.map((x) => (x / 1000).toFixed(2)).join(', ')} s |`)
-console.log(`| questions/s through the service | ${(questions / (median(svc) / 1000)).toFixed(1)} |`)
+console.log(`| questions/s through the service | ${(questions / (median(svc) / 1000)).toFixed(2)} |`)
+console.log(`| worker direct, per_sequence (the first path): questions/s | ${(questions / (median(perSequence) / 1000)).toFixed(2)} |`)
+console.log(`| worker direct, shared_prefix (the service's path): questions/s | ${(questions / (median(shared) / 1000)).toFixed(2)} |`)
+console.log(`| shared_prefix / per_sequence, questions/s | ${(median(perSequence) / median(shared)).toFixed(2)}× (target ≥ 3×) |`)
 
 await app.close()
 await worker.stop()
