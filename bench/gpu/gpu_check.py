@@ -48,8 +48,12 @@ class Sizes:
     parity_tokens: int
 
 
-GPU_SIZES = Sizes(prompts=256, max_tokens=256, train_examples=512, train_words=300, batch_size=16, parity_prompts=16, parity_tokens=16)
-DRY_SIZES = Sizes(prompts=8, max_tokens=16, train_examples=16, train_words=20, batch_size=4, parity_prompts=4, parity_tokens=8)
+GPU_SIZES = Sizes(
+    prompts=256, max_tokens=256, train_examples=512, train_words=300, batch_size=16, parity_prompts=16, parity_tokens=16
+)
+DRY_SIZES = Sizes(
+    prompts=8, max_tokens=16, train_examples=16, train_words=20, batch_size=4, parity_prompts=4, parity_tokens=8
+)
 # hf vs vllm, |Δ log-prob| per scored token: bf16 kernels differ (GPU); float32 agree closely (dry run).
 SCORE_TOL = {"bfloat16": 0.1, "float16": 0.1, "float32": 1e-3}
 GREEDY_MIN_MATCH = 0.75  # share of prompts whose first parity_tokens greedy tokens agree (bf16 near-ties)
@@ -77,7 +81,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def format_report(results: dict[str, Any]) -> str:
     """One line per measured figure: ``section  metric  value``; failed sections say why."""
-    lines = [f"sys2ft GPU check: {results.get('device', '?')}, {results.get('model', '?')}, {results.get('versions', {})}"]
+    lines = [
+        f"sys2ft GPU check: {results.get('device', '?')}, {results.get('model', '?')}, {results.get('versions', {})}"
+    ]
     for section in ("generation", "training", "memory", "parity"):
         body = results.get(section)
         if body is None:
@@ -117,8 +123,16 @@ def bench_generation(client: Any, engine: Any, sizes: Sizes) -> dict[str, Any]:
     from sys2ft_worker.engine import render_context_ids
     from sys2ft_worker.protocol import Message
 
-    body = {"requests": [{"messages": gen_messages(i), "temperature": 0.0, "max_tokens": sizes.max_tokens} for i in range(sizes.prompts)]}
-    ids = [render_context_ids(engine.tokenizer, [Message(**m) for m in gen_messages(i)], None) for i in range(sizes.prompts)]
+    body = {
+        "requests": [
+            {"messages": gen_messages(i), "temperature": 0.0, "max_tokens": sizes.max_tokens}
+            for i in range(sizes.prompts)
+        ]
+    }
+    ids = [
+        render_context_ids(engine.tokenizer, [Message(**m) for m in gen_messages(i)], None)
+        for i in range(sizes.prompts)
+    ]
     params = engine._SamplingParams(temperature=0.0, max_tokens=sizes.max_tokens)
 
     def worker_run() -> tuple[float, int]:
@@ -231,7 +245,9 @@ def train_examples(sizes: Sizes) -> list[dict[str, Any]]:
     out = []
     for i in range(sizes.train_examples):
         answer = " ".join(words[(i + k) % len(words)] for k in range(sizes.train_words))
-        out.append({"messages": [{"role": "user", "content": f"Tell me fact {i}."}, {"role": "assistant", "content": answer}]})
+        out.append(
+            {"messages": [{"role": "user", "content": f"Tell me fact {i}."}, {"role": "assistant", "content": answer}]}
+        )
     return out
 
 
@@ -265,12 +281,20 @@ def bench_training(client: Any, engine: Any, args: argparse.Namespace, results: 
     config = json.loads((Path(engine.model_path) / "config.json").read_text())
     n_lora, n_total = int(st["trainable_params"]), int(st["total_params"])
     seq_len = st["tokens_seen"] / max(sizes.train_examples, 1)
-    per_token = lora_train_flops_per_token(n_total - n_lora, n_lora, config["num_hidden_layers"], config["hidden_size"], max(int(seq_len), 1))
-    peak = args.peak_tflops * 1e12 if args.peak_tflops else (peak_for(results["device"]) if args.device == "cuda" else None)
+    per_token = lora_train_flops_per_token(
+        n_total - n_lora, n_lora, config["num_hidden_layers"], config["hidden_size"], max(int(seq_len), 1)
+    )
+    peak = (
+        args.peak_tflops * 1e12
+        if args.peak_tflops
+        else (peak_for(results["device"]) if args.device == "cuda" else None)
+    )
     total = device_memory_total(args.device)
     results["memory"] = {
         "device_total_gib": total / 2**30,
-        "vllm_share_setting": args.gpu_memory_utilization if args.device == "cuda" else f"kv_cache_gib={engine.settings.kv_cache_gib}",
+        "vllm_share_setting": args.gpu_memory_utilization
+        if args.device == "cuda"
+        else f"kv_cache_gib={engine.settings.kv_cache_gib}",
         "inference_peak_gib": mem.peak_inference / 2**30,
         "training_peak_gib": mem.peak_training / 2**30,
         "both_share_of_device": (mem.peak_inference + mem.peak_training) / total,
@@ -306,13 +330,23 @@ def check_parity(engine: Any, args: argparse.Namespace) -> dict[str, Any]:
         AdapterRegistry(engine.settings.adapter_dir),
     )
     try:
-        reqs = [GenerateRequestItem(messages=gen_messages(i), temperature=0.0, max_tokens=sizes.parity_tokens) for i in range(sizes.parity_prompts)]
+        reqs = [
+            GenerateRequestItem(messages=gen_messages(i), temperature=0.0, max_tokens=sizes.parity_tokens)
+            for i in range(sizes.parity_prompts)
+        ]
         got, want = engine.generate(reqs), hf.generate(reqs)
         same = sum(g.completions[0].text == w.completions[0].text for g, w in zip(got, want))
         q = "Which is a planet? A) a fish B) Mars C) the number ten D) blue"
         items = [
-            ScoreItem(messages=[{"role": "user", "content": q}], prefix="The answer is", continuations=[" A", " B", " C", " D"]),
-            ScoreItem(messages=[{"role": "user", "content": "Name a planet."}], continuations=[" Mars is a planet.", " Paris."]),
+            ScoreItem(
+                messages=[{"role": "user", "content": q}],
+                prefix="The answer is",
+                continuations=[" A", " B", " C", " D"],
+            ),
+            ScoreItem(
+                messages=[{"role": "user", "content": "Name a planet."}],
+                continuations=[" Mars is a planet.", " Paris."],
+            ),
         ]
         if engine.registry.exists("gpu-check"):  # the adapter the training section wrote
             items += [it.model_copy(update={"adapter": "gpu-check"}) for it in items]
@@ -358,12 +392,26 @@ def versions() -> dict[str, str]:
 def build_settings(args: argparse.Namespace, adapter_dir: Path) -> Any:
     from sys2ft_worker.config import Settings
 
-    common = {"engine": "vllm", "adapter_dir": adapter_dir, "max_model_len": 4096, "max_lora_rank": 16, "max_batch": 256}
+    common = {
+        "engine": "vllm",
+        "adapter_dir": adapter_dir,
+        "max_model_len": 4096,
+        "max_lora_rank": 16,
+        "max_batch": 256,
+    }
     if args.dry_run:
         from sys2ft_worker.tiny_model import ensure_tiny_model
 
         tiny = ensure_tiny_model(adapter_dir.parent / "models", "tiny-qwen2-h32")
-        return Settings(model=str(tiny), device="cpu", dtype="float32", kv_cache_gib=0.25, max_input_tokens=2048, threads=2, **common)
+        return Settings(
+            model=str(tiny),
+            device="cpu",
+            dtype="float32",
+            kv_cache_gib=0.25,
+            max_input_tokens=2048,
+            threads=2,
+            **common,
+        )
     return Settings(model=args.model, device=args.device, gpu_memory_utilization=args.gpu_memory_utilization, **common)
 
 
@@ -392,9 +440,9 @@ def main(argv: list[str] | None = None) -> int:
         run_section(results, "training", lambda: bench_training(client, engine, args, results))
         run_section(results, "parity", lambda: check_parity(engine, args))
     parity = results.get("parity", {})
-    results["ok"] = all("error" not in results.get(s, {"error": 1}) for s in ("generation", "training", "parity")) and bool(
-        parity.get("greedy_ok") and parity.get("scores_ok")
-    )
+    results["ok"] = all(
+        "error" not in results.get(s, {"error": 1}) for s in ("generation", "training", "parity")
+    ) and bool(parity.get("greedy_ok") and parity.get("scores_ok"))
     results["elapsed_s"] = round(time.perf_counter() - t0, 1)
     print(format_report(results), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)

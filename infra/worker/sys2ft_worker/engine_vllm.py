@@ -168,7 +168,9 @@ class VLLMEngine:
                 return list(self.llm.generate(prompts, params, use_tqdm=False, lora_request=loras))
             except Exception as exc:
                 if any(lo is not None for lo in loras):
-                    raise EngineError(f"vLLM failed (adapters {sorted({lo.lora_name for lo in loras if lo})}): {exc}") from exc
+                    raise EngineError(
+                        f"vLLM failed (adapters {sorted({lo.lora_name for lo in loras if lo})}): {exc}"
+                    ) from exc
                 raise
 
     # ------------------------------------------------------------ generate
@@ -247,9 +249,7 @@ class VLLMEngine:
                 first_lp[i] = {tid: float(entry[tid].logprob) for tid in firsts[i]}
         # (2) The rest of each longer continuation, its context read from the prefix cache.
         rest = self._prompt_logprob_sums(seqs, from_token=1, use_cache=True)
-        return [
-            (first_lp[s.item][s.ids[0]] if s.ids and s.ctx else 0.0) + r for s, r in zip(seqs, rest)
-        ]
+        return [(first_lp[s.item][s.ids[0]] if s.ids and s.ctx else 0.0) + r for s, r in zip(seqs, rest)]
 
     def _prompt_logprob_sums(self, seqs: list[_ScoreSeq], *, from_token: int, use_cache: bool) -> list[float]:
         """Sum of the prompt log-probabilities of continuation tokens ``from_token…`` of each sequence
@@ -261,7 +261,9 @@ class VLLMEngine:
         params = self._SamplingParams(
             max_tokens=1, temperature=0.0, prompt_logprobs=0, detokenize=False, skip_reading_prefix_cache=not use_cache
         )
-        outs = self._run([{"prompt_token_ids": seqs[k].ctx + seqs[k].ids} for k in todo], params, [seqs[k].lora for k in todo])
+        outs = self._run(
+            [{"prompt_token_ids": seqs[k].ctx + seqs[k].ids} for k in todo], params, [seqs[k].lora for k in todo]
+        )
         self.stats.add(score_batches=1)
         stale: list[int] = []
         for k, out in zip(todo, outs):
@@ -272,7 +274,10 @@ class VLLMEngine:
             if (out.num_cached_tokens or 0) > first - 1:
                 stale.append(k)
                 continue
-            sums[k] = sum(float(out.prompt_logprobs[t][out.prompt_token_ids[t]].logprob) for t in range(first, len(s.ctx) + len(s.ids)))
+            sums[k] = sum(
+                float(out.prompt_logprobs[t][out.prompt_token_ids[t]].logprob)
+                for t in range(first, len(s.ctx) + len(s.ids))
+            )
         if stale:
             self.uncached_rescores += len(stale)
             log.debug("%d continuations shared a KV block past their context; re-scored without the cache", len(stale))

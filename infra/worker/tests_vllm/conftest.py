@@ -63,6 +63,10 @@ def hf(settings: Settings, tiny_dir: Path, worker: Any) -> Any:
     """The reference: the hf engine on the same model and adapter directory."""
     from sys2ft_worker.engine_hf import HFEngine
 
-    engine = HFEngine(ResolvedModel(VARIANT, tiny_dir), settings.model_copy(update={"engine": "hf"}), AdapterRegistry(settings.adapter_dir))
+    engine = HFEngine(
+        ResolvedModel(VARIANT, tiny_dir),
+        settings.model_copy(update={"engine": "hf"}),
+        AdapterRegistry(settings.adapter_dir),
+    )
     yield engine
     engine.close()
