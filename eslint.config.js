@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/.venv/**', '.data/**', '.cache/**', 'openapi/**', '**/dist/**'] },
+  { ignores: ['**/node_modules/**', '**/.venv/**', '**/.venv-vllm/**', '.data/**', '.cache/**', 'openapi/**', '**/dist/**'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],

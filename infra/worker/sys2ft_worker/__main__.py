@@ -27,6 +27,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--threads", type=int)
     p.add_argument("--training-mode", choices=["auto", "thread", "process"])
     p.add_argument("--gpu-memory-utilization", type=float)
+    p.add_argument("--kv-cache-gib", type=float)
     p.add_argument("--log-level")
     args = p.parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if v is not None}

@@ -49,7 +49,13 @@ class Settings(BaseSettings):
         description="Where LoRA training runs: 'process' (the default: a child process per training) or 'thread'.",
     )
     gpu_memory_utilization: float = Field(
-        default=0.5, gt=0.0, le=1.0, description="vLLM's share of GPU memory; training gets the rest."
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="vLLM's share of GPU memory (training gets the rest); on vLLM's CPU build, its share of RAM.",
+    )
+    kv_cache_gib: float | None = Field(
+        default=None, gt=0.0, description="vLLM KV cache size in GiB (kv_cache_memory_bytes); overrides the share."
     )
     max_lora_rank: int = Field(default=64, ge=1, le=512, description="vLLM max_lora_rank")
     max_model_len: int | None = Field(default=None, ge=16, description="vLLM max_model_len")

@@ -22,6 +22,9 @@ TINY_MARKER = ".sys2ft-tiny-complete"
 TINY_VERSION = 1
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 VOCAB_SIZE = 1536
+# Attention shapes of each tiny variant (name -> query heads, key/value heads; hidden size 64).
+# vLLM's CPU attention kernels need a head size of at least 32, so its tests use "tiny-qwen2-h32".
+TINY_VARIANTS: dict[str, tuple[int, int]] = {"tiny-qwen2": (4, 2), "tiny-qwen2-h32": (2, 1)}
 
 CHAT_TEMPLATE = (
     "{%- for message in messages %}"
@@ -62,7 +65,7 @@ def _pseudo_words(seed: int) -> list[str]:
     ]
 
 
-def build_tiny_model(out_dir: Path | str, *, seed: int = 0) -> Path:
+def build_tiny_model(out_dir: Path | str, *, seed: int = 0, variant: str = "tiny-qwen2") -> Path:
     """Build the tiny model into ``out_dir`` (replaced atomically) and return the directory."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
@@ -102,13 +105,14 @@ def build_tiny_model(out_dir: Path | str, *, seed: int = 0) -> Path:
         tok.save_pretrained(tmp)
 
         torch.manual_seed(seed)
+        heads, kv_heads = TINY_VARIANTS[variant]
         config = Qwen2Config(
             vocab_size=len(tok),
             hidden_size=64,
             intermediate_size=128,
             num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
+            num_attention_heads=heads,
+            num_key_value_heads=kv_heads,
             max_position_embeddings=4096,
             rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
             tie_word_embeddings=True,
@@ -150,11 +154,11 @@ def is_tiny_model_complete(path: Path) -> bool:
         return False
 
 
-def ensure_tiny_model(cache_dir: Path) -> Path:
-    path = Path(cache_dir) / "tiny-qwen2"
+def ensure_tiny_model(cache_dir: Path, variant: str = "tiny-qwen2") -> Path:
+    path = Path(cache_dir) / variant
     if not is_tiny_model_complete(path):
         log.info("building the tiny test model into %s", path)
-        build_tiny_model(path)
+        build_tiny_model(path, variant=variant)
     return path
 
 
@@ -162,9 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the tiny random Qwen2 test model.")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--variant", choices=sorted(TINY_VARIANTS), default="tiny-qwen2")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    print(build_tiny_model(args.out, seed=args.seed))
+    print(build_tiny_model(args.out, seed=args.seed, variant=args.variant))
     return 0
 
 
