@@ -46,6 +46,7 @@ t.test('bad input answers 400 problem+json naming the field, and stores nothing'
     ['domains on the control set', { model: MODEL, set_id: controlSet, mode: 'base', filter: { domains: ['coding'] } }, '/filter/domains'],
     ['a generate option on a loglik run', { model: MODEL, set_id: newsSet, mode: 'base', options: { reasoning: true } }, '/options/reasoning'],
     ['a loglik option on a generate run', { model: MODEL, set_id: newsSet, mode: 'base', scoring: 'generate', options: { primary: 'letter' } }, '/options/primary'],
+    ['an answer prefix ending in a space', { model: MODEL, set_id: newsSet, mode: 'base', options: { answer_prefix: 'The answer is ' } }, '/options/answer_prefix'],
     ['unknown set', { model: MODEL, set_id: 'ns_00000000000000000000000000000000', mode: 'base' }, '/set_id'],
     ['unknown field', { model: MODEL, set_id: newsSet, mode: 'base', colour: 'blue' }, '/colour'],
   ]
@@ -111,7 +112,7 @@ t.test('base + loglik: end to end, and each choice equals a hand computation fro
   const q = await tdb.db.selectFrom('questions').select(['id', 'options']).where('id', '=', ordered[0].question_id).executeTakeFirstOrThrow()
   const shown = ordered[0].option_order.map((i: number) => q.options[i])
   t.equal(ordered[0].prompt.prefix, 'The answer is')
-  t.same(ordered[0].prompt.continuations, [' A', ' B', ' C', ' D', ...shown.map((o) => ` ${o}`)])
+  t.same(ordered[0].prompt.continuations, [' A', ' B', ' C', ' D', ...shown.map((o: string) => ` ${o}`)])
   t.notMatch(ordered[0].prompt.messages[0].content, /recent news item/)
   t.match(ordered[0].prompt.messages[0].content, new RegExp(`A\\. ${shown[0]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`))
   t.ok(results.some((r) => r.option_order.join() !== '0,1,2,3'), 'options were shuffled')

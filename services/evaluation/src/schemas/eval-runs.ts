@@ -31,7 +31,9 @@ export const Options = Type.Object(
     template_version: Type.Literal(EVAL_TEMPLATE_VERSION, { description: 'Prompt template version (v2: the reply starts with `answer_prefix`).' }),
     answer_prefix: Type.String({
       maxLength: 200,
-      description: `The start of the assistant's reply that every scored continuation follows (not scored): loglik scores " A"… and " <option text>" after it; generate's forced final letter follows the answer and it. Default "${DEFAULT_ANSWER_PREFIX}"; "" scores right after the bare assistant start (the v1 prompt's letters).`,
+      // a trailing space would be tokenized with the prefix here and with the continuation by lm-eval
+      pattern: '^([\\s\\S]*\\S)?$',
+      description: `The start of the assistant's reply that every scored continuation follows (not scored): loglik scores " A"… and " <option text>" after it; generate's forced final letter follows the answer and it. Default "${DEFAULT_ANSWER_PREFIX}"; "" scores right after the bare assistant start (the v1 prompt's letters). Must not end in whitespace.`,
     }),
     primary: Measure,
     reasoning: Type.Boolean({ description: '`generate`: reason step by step before the answer line. Default true.' }),
