@@ -8,6 +8,8 @@ import { formatResults } from './table.ts'
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean)
 const ints = (v: string) => list(v).map((s) => Number.parseInt(s, 10))
 const nums = (v: string) => list(v).map(Number)
+/** `loglik`, `generate`, or `implication=generate,recall=loglik` (the service checks the names). */
+const scoringSpec = (v: string) => (v.includes('=') ? Object.fromEntries(list(v).map((kv) => kv.split('=').map((s) => s.trim()))) : v)
 
 const program = new Command('sys2ft').description('Run Sys2-FT experiments against a running sys2ft stack.')
 program
@@ -44,7 +46,8 @@ experiment
   .option('--seeds <n,...>', 'seeds', ints)
   .option('--lr <x,...>', 'learning-rate grid', nums)
   .option('--epochs <n,...>', 'epochs grid', ints)
-  .addOption(new Option('--scoring <method>').choices(['loglik', 'generate']))
+  .option('--scoring <method>', 'loglik | generate, or per question type: implication=generate[,recall=loglik]', scoringSpec)
+  .option('--answer-prefix <text>', 'the start of the scored reply (default "The answer is")')
   .option('--ft-icl', 'also evaluate adapters with the news in context')
   .option('--control', 'also evaluate on the control set (forgetting)')
   .option('--no-wait', 'print the id and return')
@@ -62,6 +65,7 @@ experiment
       ...(o.seeds && { seeds: o.seeds }),
       ...((o.lr || o.epochs) && { training: { ...(o.lr && { learning_rate: o.lr }), ...(o.epochs && { epochs: o.epochs }) } }),
       ...(o.scoring && { scoring: o.scoring }),
+      ...(o.answerPrefix !== undefined && { evaluation: { answer_prefix: o.answerPrefix } }),
       ...(o.ftIcl && { ft_icl: true }),
       ...(o.control && { control: true }),
     }
