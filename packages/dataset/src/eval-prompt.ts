@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { Type } from 'typebox'
 import { seededRandom, seedOf } from '@sys2ft/service-kit/random'
 import { newsBlock, type ChatMessage } from './conversations.ts'
 
@@ -16,6 +17,16 @@ export const EVAL_TEMPLATE_VERSION = 'v2' as const
  * a sentence, so the option letters get only the rest. After "The answer is" a letter is what comes.
  */
 export const DEFAULT_ANSWER_PREFIX = 'The answer is'
+
+/** The answer prefix as every API takes it (eval runs, experiments, the lm-eval export); `description` says where. */
+export const AnswerPrefixSchema = (description: string, extra: { default?: string } = {}) =>
+  Type.String({
+    maxLength: 200,
+    // a trailing space would be tokenized with the prefix here and with the continuation by lm-eval
+    pattern: '^([\\s\\S]*\\S)?$',
+    description: `${description} Must not end in whitespace.`,
+    ...extra,
+  })
 
 const T = {
   news: 'Here is a recent news item:\n\n{news}\n\n',

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox'
-import { DEFAULT_ANSWER_PREFIX, DomainSchema } from '@sys2ft/dataset'
+import { AnswerPrefixSchema, DEFAULT_ANSWER_PREFIX, DomainSchema } from '@sys2ft/dataset'
 
 export const PRESETS = ['ft-icl-gap', 'protocols', 'contextual-shadowing', 'overexposure', 'scaling', 'forgetting', 'demo'] as const
 export type Preset = (typeof PRESETS)[number]
@@ -81,7 +81,7 @@ export const ExperimentRequest = Type.Object(
     evaluation: Type.Optional(
       Type.Object(
         {
-          answer_prefix: Type.Optional(Type.String({ maxLength: 200, pattern: '^([\\s\\S]*\\S)?$', description: `Every eval run's \`options.answer_prefix\` (default "${DEFAULT_ANSWER_PREFIX}").` })),
+          answer_prefix: Type.Optional(AnswerPrefixSchema(`Every eval run's \`options.answer_prefix\` (default "${DEFAULT_ANSWER_PREFIX}").`)),
           max_tokens: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096, description: '`generate` runs\' token budget (the eval run\'s default: 1024 with reasoning).' })),
         },
         { additionalProperties: false },

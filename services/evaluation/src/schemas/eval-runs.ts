@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox'
-import { DEFAULT_ANSWER_PREFIX, DomainSchema, EVAL_TEMPLATE_VERSION } from '@sys2ft/dataset'
+import { AnswerPrefixSchema, DEFAULT_ANSWER_PREFIX, DomainSchema, EVAL_TEMPLATE_VERSION } from '@sys2ft/dataset'
 import { Measure, Summary } from './summary.ts'
 
 export const Mode = Type.Union([Type.Literal('base'), Type.Literal('icl'), Type.Literal('ft'), Type.Literal('ft_icl')], {
@@ -29,12 +29,9 @@ export const Options = Type.Object(
     shuffle: Type.Boolean({ description: 'Shuffle each question’s options (a seeded permutation per question, kept with its result). Default true.' }),
     questions_per_call: Type.Integer({ minimum: 1, maximum: 128, description: 'Questions per worker call (loglik: all their options in one /v1/score call). Default 32 (loglik), 16 (generate).' }),
     template_version: Type.Literal(EVAL_TEMPLATE_VERSION, { description: 'Prompt template version (v2: the reply starts with `answer_prefix`).' }),
-    answer_prefix: Type.String({
-      maxLength: 200,
-      // a trailing space would be tokenized with the prefix here and with the continuation by lm-eval
-      pattern: '^([\\s\\S]*\\S)?$',
-      description: `The start of the assistant's reply that every scored continuation follows (not scored): loglik scores " A"… and " <option text>" after it; generate's forced final letter follows the answer and it. Default "${DEFAULT_ANSWER_PREFIX}"; "" scores right after the bare assistant start (the v1 prompt's letters). Must not end in whitespace.`,
-    }),
+    answer_prefix: AnswerPrefixSchema(
+      `The start of the assistant's reply that every scored continuation follows (not scored): loglik scores " A"… and " <option text>" after it; generate's forced final letter follows the answer and it. Default "${DEFAULT_ANSWER_PREFIX}"; "" scores right after the bare assistant start (the v1 prompt's letters).`,
+    ),
     primary: Measure,
     reasoning: Type.Boolean({ description: '`generate`: reason step by step before the answer line. Default true.' }),
     max_tokens: Type.Integer({ minimum: 1, maximum: 4096, description: '`generate`: token budget per answer. Default 1024 with reasoning (256 cut most reasoning off before its letter), 16 without.' }),

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox'
-import { ControlQuestion, DEFAULT_ANSWER_PREFIX, DomainSchema, NewsItem } from '@sys2ft/dataset'
+import { AnswerPrefixSchema, ControlQuestion, DEFAULT_ANSWER_PREFIX, DomainSchema, NewsItem } from '@sys2ft/dataset'
 
 export const SetKind = Type.Union([Type.Literal('news'), Type.Literal('control')])
 
@@ -85,7 +85,7 @@ export const ExportQuery = Type.Object(
     }),
     seed: Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 0, description: '`lm-eval`: the option shuffle’s seed, as an eval run’s `options.seed`.' }),
     shuffle: Type.Boolean({ default: true, description: '`lm-eval`: shuffle the options, as an eval run’s `options.shuffle`.' }),
-    answer_prefix: Type.String({ maxLength: 200, pattern: '^([\\s\\S]*\\S)?$', default: DEFAULT_ANSWER_PREFIX, description: '`lm-eval`: the reply’s start (lm-eval’s `gen_prefix`), as an eval run’s `options.answer_prefix`.' }),
+    answer_prefix: AnswerPrefixSchema('`lm-eval`: the reply’s start (lm-eval’s `gen_prefix`), as an eval run’s `options.answer_prefix`.', { default: DEFAULT_ANSWER_PREFIX }),
     dir: Type.String({ minLength: 1, maxLength: 1000, default: '.', description: '`lm-eval`: the directory lm_eval will read the JSONL from (its `data_files` are relative to its working directory).' }),
   },
   { additionalProperties: false },
