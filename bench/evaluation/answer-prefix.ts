@@ -1,8 +1,8 @@
 // The answer prefix on a real model, and the agreement with lm-evaluation-harness, in one run.
 //
-//   npx tsx bench/evaluation/answer-prefix.ts [--items N] [--model qwen2.5-coder-0.5b-instruct]
+//   npx tsx bench/evaluation/answer-prefix.ts [--items N] [--questions Q] [--model qwen2.5-coder-0.5b-instruct]
 //
-// Seeds N shipped news items per domain and runs, on the real worker (float32), base with the bare
+// Seeds N shipped news items per domain (the first Q of their questions) and runs, on the real worker (float32), base with the bare
 // assistant start (`answer_prefix: ""`, the v1 prompt's letters), base and icl with the default
 // prefix; stops the worker; exports the set as lm-eval tasks and runs lm-eval's evaluator on the same
 // model directory. Prints letter mass and accuracy per rule, the ratio of letter masses, and the
@@ -20,16 +20,18 @@ import { repoRoot, startWorker } from '@sys2ft/worker-client/testing'
 import { selectQuestions } from '../../services/evaluation/src/domain/questions.ts'
 import { seedNewsSet, someNews, startService, until } from '../../services/evaluation/test/fixtures.ts'
 
-const { values: args } = parseArgs({ options: { items: { type: 'string', default: '1' }, model: { type: 'string', default: 'qwen2.5-coder-0.5b-instruct' } } })
+const { values: args } = parseArgs({ options: { items: { type: 'string', default: '1' }, questions: { type: 'string', default: '1000' }, model: { type: 'string', default: 'qwen2.5-coder-0.5b-instruct' } } })
 const tdb = await createTestDatabase()
 const worker = await startWorker({ model: args.model, timeoutMs: 600_000 })
 const info = await new WorkerClient({ baseURL: worker.url }).info()
-const setId = await seedNewsSet(tdb.db, someNews(Number(args.items)), 'prefix-bench')
+const news = someNews(Number(args.items))
+const setId = await seedNewsSet(tdb.db, news, 'prefix-bench')
+const filter = { question_keys: news.flatMap((n) => n.questions.map((q) => q.id)).slice(0, Number(args.questions)) }
 const { app } = await startService(tdb.db, tdb.url, worker.url, { pollMs: 200 })
 const get = async (url: string) => (await app.inject({ url, headers: auth })).json()
 
 async function run(mode: string, options: Record<string, unknown>) {
-  const created = (await app.inject({ method: 'POST', url: '/eval-runs', headers: auth, payload: { model: info.model.id, set_id: setId, mode, options } })).json()
+  const created = (await app.inject({ method: 'POST', url: '/eval-runs', headers: auth, payload: { model: info.model.id, set_id: setId, mode, filter, options: { questions_per_call: 4, ...options } } })).json()
   await until(async () => ['succeeded', 'failed'].includes((await get(`/eval-runs/${created.id}`)).state), 3_600_000, mode)
   const r = await get(`/eval-runs/${created.id}`)
   if (r.state !== 'succeeded') throw new Error(`${mode}: ${r.error}`)
@@ -50,7 +52,7 @@ console.log(`\nletter mass, "The answer is" / bare start: ${(runs.base.summary.o
 
 // lm-eval on the same questions, prompts and model directory
 const dir = mkdtempSync(path.join(tmpdir(), 'sys2ft-prefix-bench-'))
-const { tasks, files } = lmEvalExport(await selectQuestions(tdb.db, setId, {}), { setName: 'prefix-bench', modes: ['base', 'icl'], seed: 0, shuffle: true, dir })
+const { tasks, files } = lmEvalExport(await selectQuestions(tdb.db, setId, filter), { setName: 'prefix-bench', modes: ['base', 'icl'], seed: 0, shuffle: true, dir })
 for (const f of files) writeFileSync(path.join(dir, f.path), f.content)
 const env = { ...process.env, HF_HOME: path.join(dir, 'hf'), HF_DATASETS_CACHE: path.join(dir, 'datasets') }
 const lm = spawnSync(path.join(repoRoot, 'infra/lmeval/.venv/bin/python'), [path.join(repoRoot, 'infra/lmeval/run_tasks.py'), '--model', info.model.path, '--include', dir, '--tasks', tasks.map((t) => t.name).join(',')], { env, encoding: 'utf8', maxBuffer: 1 << 28 })
