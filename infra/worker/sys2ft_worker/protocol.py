@@ -96,7 +96,8 @@ ScoreStrategy = Literal["shared_prefix", "per_sequence"]
 
 
 class ScoreItem(_Context):
-    prefix: Annotated[str, Field(max_length=1000)] | None = Field(
+    # long enough for a whole reasoning answer: evaluation forces a final letter after one
+    prefix: Annotated[str, Field(max_length=100_000)] | None = Field(
         default=None,
         description=(
             "Text that follows the context before every continuation (with `messages`: the start of "

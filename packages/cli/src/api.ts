@@ -58,13 +58,13 @@ export interface Experiment {
   spec: Record<string, unknown>
 }
 
-/** Calls the evaluation service's experiment routes; errors carry the service's problem detail. */
-export class ExperimentsApi {
+/** One service's HTTP API; errors carry the service's problem detail. */
+class ServiceApi {
   readonly http: AxiosInstance
   constructor(readonly baseURL: string, key?: string) {
     this.http = axios.create({ baseURL, headers: key ? { authorization: `Bearer ${key}` } : {}, timeout: 60_000 })
   }
-  private async call<T>(p: Promise<{ data: T }>): Promise<T> {
+  protected async call<T>(p: Promise<{ data: T }>): Promise<T> {
     try {
       return (await p).data
     } catch (err) {
@@ -76,6 +76,10 @@ export class ExperimentsApi {
       throw new Error(`cannot reach ${this.baseURL}: ${(err as Error).message}`)
     }
   }
+}
+
+/** The evaluation service's experiment routes. */
+export class ExperimentsApi extends ServiceApi {
   create(body: Record<string, unknown>, idempotencyKey?: string) {
     return this.call<Experiment>(this.http.post('/experiments', body, { headers: idempotencyKey ? { 'idempotency-key': idempotencyKey } : {} }))
   }
@@ -96,5 +100,30 @@ export class ExperimentsApi {
   }
   resultsCsv(id: string) {
     return this.call<string>(this.http.get(`/experiments/${id}/results`, { responseType: 'text', params: { format: 'csv' } }))
+  }
+}
+
+export interface LmEvalExport {
+  set: { id: string; name: string }
+  questions: number
+  tasks: { name: string; mode: 'base' | 'icl'; choices: 'letters' | 'options' }[]
+  files: { path: string; content: string }[]
+}
+
+/** The generation service's news-set routes. */
+export class NewsSetsApi extends ServiceApi {
+  /** A set by id (`ns_…`) or by name. */
+  async resolve(idOrName: string): Promise<{ id: string; name: string }> {
+    if (idOrName.startsWith('ns_')) return this.call(this.http.get(`/news-sets/${idOrName}`))
+    for (let after: string | null = null; ; ) {
+      const page: { data: { id: string; name: string }[]; next_cursor: string | null } = await this.call(this.http.get('/news-sets', { params: { limit: 100, ...(after && { after }) } }))
+      const found = page.data.find((s) => s.name === idOrName)
+      if (found) return found
+      if (!page.next_cursor) throw new Error(`no news set named ${idOrName}`)
+      after = page.next_cursor
+    }
+  }
+  lmEvalExport(id: string, params: { modes: string[]; seed: number; answer_prefix?: string; dir: string }) {
+    return this.call<LmEvalExport>(this.http.get(`/news-sets/${id}/export`, { params: { format: 'lm-eval', ...params }, paramsSerializer: { indexes: null } }))
   }
 }

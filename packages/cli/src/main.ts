@@ -1,12 +1,15 @@
 import { writeFileSync } from 'node:fs'
 import { Command, Option } from 'commander'
-import { ExperimentsApi } from './api.ts'
+import { ExperimentsApi, NewsSetsApi } from './api.ts'
 import { follow } from './follow.ts'
+import { runLmEval } from './lm-eval.ts'
 import { formatResults } from './table.ts'
 
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean)
 const ints = (v: string) => list(v).map((s) => Number.parseInt(s, 10))
 const nums = (v: string) => list(v).map(Number)
+/** `loglik`, `generate`, or `implication=generate,recall=loglik` (the service checks the names). */
+const scoringSpec = (v: string) => (v.includes('=') ? Object.fromEntries(list(v).map((kv) => kv.split('=').map((s) => s.trim()))) : v)
 
 const program = new Command('sys2ft').description('Run Sys2-FT experiments against a running sys2ft stack.')
 program
@@ -43,7 +46,8 @@ experiment
   .option('--seeds <n,...>', 'seeds', ints)
   .option('--lr <x,...>', 'learning-rate grid', nums)
   .option('--epochs <n,...>', 'epochs grid', ints)
-  .addOption(new Option('--scoring <method>').choices(['loglik', 'generate']))
+  .option('--scoring <method>', 'loglik | generate, or per question type: implication=generate[,recall=loglik]', scoringSpec)
+  .option('--answer-prefix <text>', 'the start of the scored reply (default "The answer is")')
   .option('--ft-icl', 'also evaluate adapters with the news in context')
   .option('--control', 'also evaluate on the control set (forgetting)')
   .option('--no-wait', 'print the id and return')
@@ -61,6 +65,7 @@ experiment
       ...(o.seeds && { seeds: o.seeds }),
       ...((o.lr || o.epochs) && { training: { ...(o.lr && { learning_rate: o.lr }), ...(o.epochs && { epochs: o.epochs }) } }),
       ...(o.scoring && { scoring: o.scoring }),
+      ...(o.answerPrefix !== undefined && { evaluation: { answer_prefix: o.answerPrefix } }),
       ...(o.ftIcl && { ft_icl: true }),
       ...(o.control && { control: true }),
     }
@@ -86,6 +91,22 @@ experiment.command('resume <id>').description('resume a failed or cancelled expe
 experiment.command('list').action(async () => {
   for (const e of (await api().list()).data) console.log(`${e.id}  ${e.state.padEnd(9)}  ${e.progress.done}/${e.progress.total}  ${e.name}`)
 })
+
+program
+  .command('lm-eval')
+  .description('ask a set\'s questions through lm-evaluation-harness, exactly as an eval run asks them (letters: acc = letter; options: acc = option_sum, acc_norm = option_char_norm)')
+  .requiredOption('--set <id|name>', 'the news set')
+  .addOption(new Option('--mode <mode>', 'ft/ft_icl: the base/icl tasks with --adapter-dir as peft=').choices(['base', 'icl', 'ft', 'ft_icl']).default('base'))
+  .requiredOption('--model-dir <dir>', 'the local model directory (e.g. .cache/models/qwen2.5-coder-0.5b-instruct)')
+  .option('--adapter-dir <dir>', 'an adapter trained by sys2ft (the worker\'s adapter directory/<name>)')
+  .option('--out <dir>', 'where the tasks and lm_eval\'s results go', 'lm-eval-out')
+  .option('--seed <n>', 'the option shuffle\'s seed, as the eval run\'s', (v) => Number.parseInt(v, 10), 0)
+  .option('--answer-prefix <text>', 'as the eval run\'s options.answer_prefix (default: the product\'s)')
+  .option('--batch-size <n>', 'lm_eval --batch_size', (v) => Number.parseInt(v, 10), 8)
+  .option('--generation-url <url>', 'the generation service (it owns the news sets)', process.env.SYS2FT_GENERATION_URL ?? 'http://127.0.0.1:3001')
+  .action(async (o) => {
+    process.exitCode = await runLmEval(new NewsSetsApi(o.generationUrl, program.opts().key), o)
+  })
 
 program.parseAsync().catch((err: Error) => {
   console.error(`sys2ft: ${err.message}`)

@@ -4,3 +4,5 @@ export { validateNewsSet, validateControlSet, checkAnswer, positionStats, errors
 export { validateShipped, type FileIssue } from './shipped.ts'
 export { computeStats, formatStats, type DatasetStats } from './stats.ts'
 export { naiveConversation, newsBlock, type ChatMessage } from './conversations.ts'
+export * from './eval-prompt.ts'
+export * from './lm-eval.ts'

@@ -46,6 +46,7 @@ t.test('bad input answers 400 problem+json naming the field, and stores nothing'
     ['domains on the control set', { model: MODEL, set_id: controlSet, mode: 'base', filter: { domains: ['coding'] } }, '/filter/domains'],
     ['a generate option on a loglik run', { model: MODEL, set_id: newsSet, mode: 'base', options: { reasoning: true } }, '/options/reasoning'],
     ['a loglik option on a generate run', { model: MODEL, set_id: newsSet, mode: 'base', scoring: 'generate', options: { primary: 'letter' } }, '/options/primary'],
+    ['an answer prefix ending in a space', { model: MODEL, set_id: newsSet, mode: 'base', options: { answer_prefix: 'The answer is ' } }, '/options/answer_prefix'],
     ['unknown set', { model: MODEL, set_id: 'ns_00000000000000000000000000000000', mode: 'base' }, '/set_id'],
     ['unknown field', { model: MODEL, set_id: newsSet, mode: 'base', colour: 'blue' }, '/colour'],
   ]
@@ -66,16 +67,18 @@ t.test('base + loglik: end to end, and each choice equals a hand computation fro
   const res = await post({ model: MODEL, set_id: newsSet, mode: 'base', filter: { domains: ['mathematics', 'coding'] }, options: { questions_per_call: 4, seed: 3 } })
   t.equal(res.statusCode, 202)
   const created = res.json()
-  t.match(created, { object: 'eval_run', state: 'queued', mode: 'base', scoring: 'loglik', progress: { done: 0, total: 10 }, options: { seed: 3, shuffle: true, primary: 'option_norm', template_version: 'v1', questions_per_call: 4 } })
+  t.match(created, { object: 'eval_run', state: 'queued', mode: 'base', scoring: 'loglik', progress: { done: 0, total: 10 }, options: { seed: 3, shuffle: true, primary: 'option_norm', template_version: 'v2', answer_prefix: 'The answer is', questions_per_call: 4 } })
   t.equal(res.headers.location, `/eval-runs/${created.id}`)
-  t.match(created.provenance, { prompt_template: { version: 'v1' }, questions: { count: 10 }, seed: 3, worker: { url: worker.url, adapter: null } })
+  t.match(created.provenance, { prompt_template: { version: 'v2', answer_prefix: 'The answer is' }, questions: { count: 10 }, seed: 3, worker: { url: worker.url, adapter: null } })
 
   const run = await finished(created.id)
   t.equal(run.state, 'succeeded', run.error ?? '')
   t.match(run.progress, { done: 10, total: 10 })
   t.match(run.summary, { partial: false, questions: 10, total: 10, primary: 'option_norm', overall: { n: 10, chance: 0.25 } })
   t.same(Object.keys(run.summary.by_domain), ['coding', 'mathematics'])
-  t.same(Object.keys(run.summary.measures).sort(), ['letter', 'option_norm', 'option_sum'])
+  t.same(Object.keys(run.summary.measures).sort(), ['letter', 'option_char_norm', 'option_norm', 'option_sum'])
+  const mass = run.summary.overall.letter_mass
+  t.ok(mass > 0 && mass <= 1 + 1e-9, `the letter mass is a probability: ${mass}`)
   t.ok(run.summary.overall.accuracy.ci_low !== null, 'a finished run has intervals')
 
   // the same batches the run sent (chunks of 4 in the set's order), sent again straight to the worker
@@ -86,7 +89,7 @@ t.test('base + loglik: end to end, and each choice equals a hand computation fro
   t.equal(ordered.length, 10)
   for (let c = 0; c < ordered.length; c += 4) {
     const chunk = ordered.slice(c, c + 4)
-    const direct = await score().score({ model: MODEL, items: chunk.map((r) => ({ messages: r.prompt.messages, continuations: r.prompt.continuations })) })
+    const direct = await score().score({ model: MODEL, items: chunk.map((r) => ({ messages: r.prompt.messages, prefix: r.prompt.prefix, continuations: r.prompt.continuations })) })
     chunk.forEach((r, k) => {
       const s = direct.results[k]!.scores
       const n = r.option_order.length
@@ -95,17 +98,21 @@ t.test('base + loglik: end to end, and each choice equals a hand computation fro
         letter: r.option_order[argmax(s.slice(0, n).map((x) => x.logprob))],
         option_norm: r.option_order[argmax(s.slice(n).map((x) => x.logprob / x.tokens))],
         option_sum: r.option_order[argmax(s.slice(n).map((x) => x.logprob))],
+        // lm-eval's acc_norm: per character of the option's text, without the delimiter
+        option_char_norm: r.option_order[argmax(s.slice(n).map((x, i) => x.logprob / r.prompt.continuations[n + i].slice(1).length))],
       }
       t.same(r.scores.picks, hand, `${r.question_key}: the service's choices are the hand computation's`)
       t.equal(r.predicted_index, hand.option_norm, 'the primary rule decides predicted_index')
       t.equal(r.correct, hand.option_norm === r.answer_index)
       t.ok(s.slice(n).every((x, i) => Math.abs(x.logprob - r.scores.option.logprob[i]) < 1e-6), 'same log-probabilities')
+      t.ok(Math.abs(r.scores.letter_mass - s.slice(0, n).reduce((m, x) => m + Math.exp(x.logprob), 0)) < 1e-9, 'letter mass = Σ p(letter)')
     })
   }
-  // what the model saw: no news, lettered options in the stored order, letters then texts as continuations
+  // what the model saw: no news, lettered options in the stored order, the answer prefix, then letters and texts after a space
   const q = await tdb.db.selectFrom('questions').select(['id', 'options']).where('id', '=', ordered[0].question_id).executeTakeFirstOrThrow()
   const shown = ordered[0].option_order.map((i: number) => q.options[i])
-  t.same(ordered[0].prompt.continuations, ['A', 'B', 'C', 'D', ...shown])
+  t.equal(ordered[0].prompt.prefix, 'The answer is')
+  t.same(ordered[0].prompt.continuations, [' A', ' B', ' C', ' D', ...shown.map((o: string) => ` ${o}`)])
   t.notMatch(ordered[0].prompt.messages[0].content, /recent news item/)
   t.match(ordered[0].prompt.messages[0].content, new RegExp(`A\\. ${shown[0]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`))
   t.ok(results.some((r) => r.option_order.join() !== '0,1,2,3'), 'options were shuffled')
@@ -149,14 +156,19 @@ t.test('generate: free answers, the letter read from them, unparseable ones deci
   for (const r of results) {
     t.type(r.raw_answer, 'string')
     t.match(r.prompt, { max_tokens: 12, temperature: 0 })
-    t.match(r.prompt.messages[0].content, /Answer: <letter>/)
+    t.match(r.prompt.messages[0].content, /The answer is <letter>/)
     if (!r.parsed) {
       t.equal(r.scores.fallback.logprob.length, 4, 'the fallback scored every letter')
+      // the forced final letter: the answer, "\nThe answer is", then " A"… scored by the worker
+      const direct = await score().score({ model: MODEL, items: [{ messages: r.prompt.messages, prefix: `${r.raw_answer}\nThe answer is`, continuations: [' A', ' B', ' C', ' D'] }] })
+      t.ok(direct.results[0]!.scores.every((x, i) => Math.abs(x.logprob - r.scores.fallback.logprob[i]) < 1e-4), 'the forced letter is scored after the answer and the prefix (alone here, batched in the run: float32 rounding)')
       t.equal(r.predicted_index, r.scores.picks.fallback, 'the fallback decided')
     } else t.equal(r.predicted_index, r.scores.picks.parsed)
   }
   const unparsed = results.filter((r) => !r.parsed).length
   t.equal(ra.summary.unparsed, unparsed, `${unparsed} unparsed answers are counted`)
+  t.equal(ra.summary.truncated, results.filter((r) => r.scores.finish_reason === 'length').length, 'truncated answers are counted')
+  t.equal(ra.summary.overall.letter_mass, null)
   t.same(Object.keys(ra.summary.measures).sort(), ['parsed_only', 'with_fallback'])
   t.ok(ra.summary.measures.parsed_only.value <= ra.summary.measures.with_fallback.value)
 

@@ -54,9 +54,9 @@ export async function seedControlSet(db: Kysely<Database>, qs: ControlQuestion[]
  * tiny model) and registers it as the training service would: a training_jobs row and an adapters
  * row whose location names the worker and the adapter's name there.
  */
-export async function trainAdapter(db: Kysely<Database>, workerUrl: string, items: NewsItem[], name: string, flops = 1e12): Promise<string> {
+export async function trainAdapter(db: Kysely<Database>, workerUrl: string, items: NewsItem[], name: string, flops = 1e12, settings: { epochs?: number; learning_rate?: number } = {}): Promise<string> {
   const worker = new WorkerClient({ baseURL: workerUrl })
-  const started = await worker.startTraining({ adapter_name: name, examples: items.map((i) => ({ messages: naiveConversation(i) })), epochs: 1, batch_size: 4, learning_rate: 1e-3, lora: { r: 4, alpha: 8 }, overwrite: true })
+  const started = await worker.startTraining({ adapter_name: name, examples: items.map((i) => ({ messages: naiveConversation(i) })), epochs: 1, batch_size: 4, learning_rate: 1e-3, lora: { r: 4, alpha: 8 }, overwrite: true, ...settings })
   const done = await worker.waitForTraining(started.id, { intervalMs: 100 })
   if (done.state !== 'succeeded' || !done.adapter) throw new Error(`fixture training failed: ${done.error}`)
   const jobId = newId('job')

@@ -38,6 +38,13 @@ const cases: [string, string | null, string | null][] = [
   ['no letter here', null, null],
   ['', null, null],
   ['Answer: E', null, null],
+  // "is:" is a marker, and beats an option named earlier
+  ['Option A is tempting, but the answer is: D', 'D', 'marker'],
+  ['The answer is: D', 'D', 'marker'],
+  ['My final answer would be - B.', 'B', 'marker'],
+  // a walk through the options is no choice by its first letter
+  ['A) 24 is wrong. C) 16 is right.', null, null],
+  ['A. 24 is the product\nB. 12 is the sum\nThe answer is C.', 'C', 'marker'],
 ]
 
 t.test('extraction table', async (t) => {

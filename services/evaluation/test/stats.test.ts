@@ -66,11 +66,12 @@ t.test('option order: a seeded permutation per question, the same on every call'
 
 t.test('summary: groups, chance, counts, rules, unparsed', async (t) => {
   const rows: ScoredQuestion[] = [
-    ...Array.from({ length: 6 }, (_, i) => ({ question_id: `a${i}`, domain: 'mathematics', type: 'recall', correct: i < 4, parsed: true, options: 4, correct_by: { with_fallback: i < 4, parsed_only: i < 4 } })),
-    ...Array.from({ length: 4 }, (_, i) => ({ question_id: `b${i}`, domain: 'coding', type: 'implication', correct: i < 1, parsed: i > 1, options: 4, correct_by: { with_fallback: i < 1, parsed_only: false } })),
+    ...Array.from({ length: 6 }, (_, i) => ({ question_id: `a${i}`, domain: 'mathematics', type: 'recall', correct: i < 4, parsed: true, options: 4, correct_by: { with_fallback: i < 4, parsed_only: i < 4 }, letter_mass: null, truncated: false })),
+    ...Array.from({ length: 4 }, (_, i) => ({ question_id: `b${i}`, domain: 'coding', type: 'implication', correct: i < 1, parsed: i > 1, options: 4, correct_by: { with_fallback: i < 1, parsed_only: false }, letter_mass: null, truncated: i === 2 })),
   ]
   const s = summarize(rows, { total: 12, primary: 'generate', settings })
-  t.match(s, { partial: true, questions: 10, total: 12, unparsed: 2, fallback_correct: 1 })
+  t.match(s, { partial: true, questions: 10, total: 12, unparsed: 2, fallback_correct: 1, truncated: 1 })
+  t.equal(s.overall.letter_mass, null, 'generate has no letter mass')
   t.equal(s.overall.correct, 5)
   t.equal(s.overall.accuracy.value, 0.5)
   t.equal(s.overall.chance, 0.25)

@@ -3,25 +3,24 @@
  * "**C**", "Answer: b", a reasoning that names several letters before the last line), and English
  * is full of letters that are not answers ("a" and "A" are articles, "C++" is a language). The rules,
  * strongest first:
- *  1. an explicit marker ("answer is", "Answer:", "correct option is", \boxed{…}): the last one wins,
+ *  1. an explicit marker ("answer is", "Answer:", "the answer is: D", "correct option is", \boxed{…}): the last one wins,
  *     since a reasoning model states its final choice last;
  *  2. the whole answer is one letter ("C", "(c)", "B.") or starts with one followed by punctuation
- *     ("A. 24", "D) -2");
+ *     ("A. 24", "D) -2") and labels no other option that way;
  *  3. "option/choice X", bold "**X**", and finally any stand-alone capital letter, but only when
  *     exactly one distinct letter is named (naming several is ambiguous, so nothing is chosen);
  *  4. the whole answer is exactly one option's text.
  * A lowercase letter counts only where it cannot be an article: right after a marker and followed
  * by punctuation or the end, or as the whole answer.
  */
+import { LETTERS } from '@sys2ft/dataset'
+
 export type ParseRule = 'marker' | 'letter' | 'leading' | 'option_word' | 'bold' | 'lone' | 'text'
 export interface ParsedAnswer {
   /** Index into the options as shown to the model, or null when no choice can be read. */
   index: number | null
   rule: ParseRule | null
 }
-
-export const LETTERS = 'ABCDEFGHIJKLMNOP'
-export const letterOf = (i: number): string => LETTERS[i]!
 
 const none: ParsedAnswer = { index: null, rule: null }
 
@@ -36,7 +35,7 @@ export function extractChoice(answer: string, options: readonly string[]): Parse
 
   // 1. explicit markers, the last one wins
   const marker = new RegExp(
-    String.raw`(?:\\boxed\{\s*[(\[]?([${range}${lower}])[)\]]?\s*\})|(?:(?:final\s+answer|answer|correct\s+(?:option|choice))\s*(?:is|would\s+be|will\s+be|should\s+be|[:=\-])?\s*(?:option\s+|choice\s+|letter\s+)?[*_\s]*[(\[]?\s*([${range}${lower}])(?![A-Za-z0-9+#'’]))`,
+    String.raw`(?:\\boxed\{\s*[(\[]?([${range}${lower}])[)\]]?\s*\})|(?:(?:final\s+answer|answer|correct\s+(?:option|choice))\s*(?:(?:is|would\s+be|will\s+be|should\s+be)\s*)?(?:[:=\-]\s*)?(?:option\s+|choice\s+|letter\s+)?[*_\s]*[(\[]?\s*([${range}${lower}])(?![A-Za-z0-9+#'’]))`,
     'gi',
   )
   let last: string | null = null
@@ -52,8 +51,11 @@ export function extractChoice(answer: string, options: readonly string[]): Parse
   const whole = text.replace(/^[*_\s"'`]+|[*_\s"'`.!]+$/g, '')
   const only = new RegExp(`^[(\\[]?([${range}${lower}])[)\\]]?$`).exec(whole)
   if (only) return { index: toIndex(only[1]!), rule: 'letter' }
+  // only when no other option is labelled the same way: "A) 24 is wrong. C) 16 is right." walks
+  // through the options, and its first letter is no choice
   const leading = new RegExp(`^[*_\\s]*[(\\[]?([${range}])(?:[).:\\]]|\\s*\\n)`).exec(text)
-  if (leading) return { index: toIndex(leading[1]!), rule: 'leading' }
+  const labelled = new Set([...text.matchAll(new RegExp(`(?<![A-Za-z0-9'’])[(\\[]?([${range}])[).:\\]](?=\\s|$)`, 'g'))].map((m) => m[1]!))
+  if (leading && labelled.size <= 1) return { index: toIndex(leading[1]!), rule: 'leading' }
 
   // 3. weaker signals: usable only when they name one letter
   const unique = (re: RegExp, group = 1): string | null => {

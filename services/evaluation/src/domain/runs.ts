@@ -3,7 +3,7 @@ import type { Database } from '@sys2ft/db'
 import { conflict, invalid, isId, newId, notFound, recordEvent, resumeJob, type FieldError } from '@sys2ft/service-kit'
 import type { CreateEvalRunT, EvalRunT, FilterT, ResolvedOptions } from '../schemas/eval-runs.ts'
 import type { SummaryT } from '../schemas/summary.ts'
-import { TEMPLATE_SHA256, TEMPLATE_VERSION } from './prompts.ts'
+import { DEFAULT_ANSWER_PREFIX, EVAL_TEMPLATE_SHA256, EVAL_TEMPLATE_VERSION } from '@sys2ft/dataset'
 import { filterErrors, questionIdsSha256, selectQuestions } from './questions.ts'
 import { loadScored, summarize } from './summary.ts'
 import { DEFAULT_BOOTSTRAP } from './stats.ts'
@@ -17,10 +17,13 @@ const MAX_ATTEMPTS = 5
 /** The run's options with every default written out, so the stored run says exactly what was done. */
 function resolveOptions(body: CreateEvalRunT, scoring: 'loglik' | 'generate'): ResolvedOptions {
   const o = body.options ?? {}
-  const base = { seed: o.seed ?? 0, shuffle: o.shuffle ?? true, questions_per_call: o.questions_per_call ?? (scoring === 'loglik' ? 32 : 16), template_version: TEMPLATE_VERSION }
+  const base = {
+    seed: o.seed ?? 0, shuffle: o.shuffle ?? true, questions_per_call: o.questions_per_call ?? (scoring === 'loglik' ? 32 : 16),
+    template_version: EVAL_TEMPLATE_VERSION, answer_prefix: o.answer_prefix ?? DEFAULT_ANSWER_PREFIX,
+  }
   if (scoring === 'loglik') return { ...base, primary: o.primary ?? 'option_norm' }
   const reasoning = o.reasoning ?? true
-  return { ...base, reasoning, max_tokens: o.max_tokens ?? (reasoning ? 512 : 16), temperature: o.temperature ?? 0, unparsed: o.unparsed ?? 'fallback' }
+  return { ...base, reasoning, max_tokens: o.max_tokens ?? (reasoning ? 1024 : 16), temperature: o.temperature ?? 0, unparsed: o.unparsed ?? 'fallback' }
 }
 
 /**
@@ -55,7 +58,7 @@ export async function createRun(db: Kysely<Database>, body: CreateEvalRunT, ctx:
 
   const options = resolveOptions(body, scoring)
   const provenance = {
-    prompt_template: { version: TEMPLATE_VERSION, sha256: TEMPLATE_SHA256 },
+    prompt_template: { version: EVAL_TEMPLATE_VERSION, sha256: EVAL_TEMPLATE_SHA256, answer_prefix: options.answer_prefix },
     set: { id: set!.id, name: set!.name, kind: set!.kind, version: set!.version, content_sha256: set!.content_sha256 },
     questions: { count: questions.length, ids_sha256: questionIdsSha256(questions) },
     seed: options.seed,

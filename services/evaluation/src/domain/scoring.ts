@@ -1,11 +1,10 @@
 import type { Insertable } from 'kysely'
 import type { EvalResultsTable } from '@sys2ft/db'
+import { evalMessages, forcedAnswerPrefix, letterContinuations, optionContinuations, optionOrder, type Instruction } from '@sys2ft/dataset'
 import type { Message, ScoreResponse, WorkerClient } from '@sys2ft/worker-client'
 import type { ResolvedOptions } from '../schemas/eval-runs.ts'
 import type { MeasureT } from '../schemas/summary.ts'
 import { extractChoice } from './letters.ts'
-import { fallbackContinuations, loglikContinuations, questionMessages, type Instruction } from './prompts.ts'
-import { optionOrder } from './random.ts'
 import type { RunQuestion } from './questions.ts'
 
 export type NewResult = Insertable<EvalResultsTable>
@@ -33,7 +32,7 @@ function prepare(questions: RunQuestion[], opts: ResolvedOptions, target: Scorin
   return questions.map((q) => {
     const order = optionOrder(q.options.length, opts.seed, q.id, opts.shuffle)
     const shown = order.map((i) => q.options[i]!)
-    return { q, order, shown, messages: questionMessages({ question: q.question, shown, news: target.withNews ? q.news : null }, instruction) }
+    return { q, order, shown, messages: evalMessages({ question: q.question, shown, news: target.withNews ? q.news : null }, instruction) }
   })
 }
 
@@ -53,14 +52,19 @@ function row(p: Prepared, runId: string, fields: Omit<NewResult, 'run_id' | 'que
   return { run_id: runId, question_id: p.q.id, domain: p.q.domain, type: p.q.type, option_order: JSON.stringify(p.order), ...fields }
 }
 
+/** Code points, as Python's `len` counts them: lm-eval's `acc_norm` divides by the choice's length in characters. */
+const chars = (s: string) => [...s].length
+
 /**
- * `loglik`: one /v1/score call for the whole chunk, every question scored twice: its options'
- * letters and its options' texts. The choice rules (letter; option text per token; option text
- * summed) are all kept; `primary` decides `predicted_index` and `correct`.
+ * `loglik`: one /v1/score call for the whole chunk, one item per question: the reply starts with the
+ * answer prefix (computed once per question by the worker), then each option's letter and each
+ * option's text are scored. Every choice rule is kept (letter; option text per token, summed, per
+ * character), with the letter mass; `primary` decides `predicted_index` and `correct`.
  */
 export async function scoreLoglik(runId: string, questions: RunQuestion[], opts: ResolvedOptions, target: ScoringTarget): Promise<NewResult[]> {
   const prepared = prepare(questions, opts, target, 'loglik')
-  const items = prepared.map((p) => ({ messages: p.messages, adapter: target.adapter, continuations: loglikContinuations(p.shown) }))
+  const prefix = opts.answer_prefix
+  const items = prepared.map((p) => ({ messages: p.messages, adapter: target.adapter, prefix, continuations: [...letterContinuations(p.shown.length, prefix), ...optionContinuations(p.shown, prefix)] }))
   const res = await abortable(target.worker.score({ model: target.model, items }), target.signal)
   const byIndex = new Map(res.results.map((r) => [r.index, r.scores]))
   return prepared.map((p, i) => {
@@ -73,13 +77,20 @@ export async function scoreLoglik(runId: string, questions: RunQuestion[], opts:
       letter: argmax(letter.map((s) => s.logprob)),
       option_norm: argmax(option.map((s) => s.logprob / Math.max(1, s.tokens))),
       option_sum: argmax(option.map((s) => s.logprob)),
+      option_char_norm: argmax(option.map((s, k) => s.logprob / Math.max(1, chars(p.shown[k]!)))),
     }
     const picks = Object.fromEntries(Object.entries(shownPicks).map(([m, k]) => [m, p.order[k]!])) as Record<MeasureT, number>
     const correct_by = Object.fromEntries(Object.entries(picks).map(([m, k]) => [m, k === p.q.answer_index]))
     const primary = opts.primary ?? 'option_norm'
     return row(p, runId, {
-      prompt: JSON.stringify({ messages: p.messages, adapter: target.adapter, continuations: items[i]!.continuations }),
-      scores: JSON.stringify({ letter: { logprob: letter.map((s) => s.logprob), tokens: letter.map((s) => s.tokens) }, option: { logprob: option.map((s) => s.logprob), tokens: option.map((s) => s.tokens) }, picks, correct_by }),
+      prompt: JSON.stringify({ messages: p.messages, adapter: target.adapter, prefix, continuations: items[i]!.continuations }),
+      scores: JSON.stringify({
+        letter: { logprob: letter.map((s) => s.logprob), tokens: letter.map((s) => s.tokens) },
+        option: { logprob: option.map((s) => s.logprob), tokens: option.map((s) => s.tokens) },
+        letter_mass: letter.reduce((sum, s) => sum + Math.exp(s.logprob), 0),
+        picks,
+        correct_by,
+      }),
       raw_answer: null,
       predicted_index: picks[primary],
       parsed: true,
@@ -90,14 +101,15 @@ export async function scoreLoglik(runId: string, questions: RunQuestion[], opts:
 
 /**
  * `generate`: one /v1/generate call for the chunk; the option is read from each answer. Answers that
- * name no option get one more batched /v1/score call: the answer followed by "Answer: X" for each
- * letter, the likeliest letter chosen. `unparsed: wrong` still records that choice but counts the
+ * name no option (a reasoning cut off at `max_tokens`, mostly) get a forced final letter in one more
+ * batched /v1/score call: the reply so far is the answer, then the answer prefix on a new line, and
+ * the likeliest of " A", " B", … is chosen. `unparsed: wrong` still records that choice but counts the
  * question wrong; the summary reports both ways.
  */
 export async function scoreGenerate(runId: string, questions: RunQuestion[], opts: ResolvedOptions, target: ScoringTarget): Promise<NewResult[]> {
   const reasoning = opts.reasoning ?? true
   const prepared = prepare(questions, opts, target, reasoning ? 'reasoning' : 'direct')
-  const params = { max_tokens: opts.max_tokens ?? (reasoning ? 512 : 16), temperature: opts.temperature ?? 0, seed: opts.seed }
+  const params = { max_tokens: opts.max_tokens ?? (reasoning ? 1024 : 16), temperature: opts.temperature ?? 0, seed: opts.seed }
   const gen = await abortable(target.worker.generate({ model: target.model, requests: prepared.map((p) => ({ messages: p.messages, adapter: target.adapter, ...params })) }), target.signal)
   const answers = prepared.map((_, i) => gen.results.find((r) => r.index === i)?.completions[0])
   const parses = prepared.map((p, i) => extractChoice(answers[i]?.text ?? '', p.shown))
@@ -105,7 +117,12 @@ export async function scoreGenerate(runId: string, questions: RunQuestion[], opt
   const unparsed = prepared.map((_, i) => i).filter((i) => parses[i]!.index === null)
   let fallback: ScoreResponse | null = null
   if (unparsed.length > 0) {
-    const items = unparsed.map((i) => ({ messages: prepared[i]!.messages, adapter: target.adapter, continuations: fallbackContinuations(answers[i]?.text ?? '', prepared[i]!.shown.length) }))
+    const items = unparsed.map((i) => ({
+      messages: prepared[i]!.messages,
+      adapter: target.adapter,
+      prefix: forcedAnswerPrefix(answers[i]?.text ?? '', opts.answer_prefix),
+      continuations: letterContinuations(prepared[i]!.shown.length, opts.answer_prefix),
+    }))
     fallback = await abortable(target.worker.score({ model: target.model, items }), target.signal)
   }
 

@@ -11,14 +11,23 @@ export interface ScoredQuestion {
   correct: boolean
   parsed: boolean
   options: number
-  /** Correctness under every choice rule the scoring knows (loglik: letter / option_norm / option_sum). */
+  /** Correctness under every choice rule the scoring knows (loglik: letter / option_norm / option_sum / option_char_norm). */
   correct_by: Record<string, boolean>
+  /** `loglik`: the probability on any option letter; null for `generate`. */
+  letter_mass: number | null
+  /** `generate`: the answer was cut off at the token budget. */
+  truncated: boolean
 }
 
 export async function loadScored(db: Kysely<Database>, runId: string): Promise<ScoredQuestion[]> {
   const rows = await db
     .selectFrom('eval_results')
-    .select(['question_id', 'domain', 'type', 'correct', 'parsed', 'option_order', sql<Record<string, boolean> | null>`scores -> 'correct_by'`.as('correct_by')])
+    .select([
+      'question_id', 'domain', 'type', 'correct', 'parsed', 'option_order',
+      sql<Record<string, boolean> | null>`scores -> 'correct_by'`.as('correct_by'),
+      sql<number | null>`(scores ->> 'letter_mass')::float8`.as('letter_mass'),
+      sql<boolean>`coalesce(scores ->> 'finish_reason' = 'length', false)`.as('truncated'),
+    ])
     .where('run_id', '=', runId)
     .orderBy('question_id')
     .execute()
@@ -26,6 +35,8 @@ export async function loadScored(db: Kysely<Database>, runId: string): Promise<S
     question_id: r.question_id, domain: r.domain, type: r.type, correct: r.correct, parsed: r.parsed,
     options: (r.option_order as number[]).length,
     correct_by: r.correct_by ?? {},
+    letter_mass: r.letter_mass,
+    truncated: r.truncated,
   }))
 }
 
@@ -36,8 +47,11 @@ function group(rows: ScoredQuestion[], settings: BootstrapSettings, key: string)
     correct: outcomes.reduce<number>((s, x) => s + x, 0),
     accuracy: bootstrapMean(outcomes, settings, key),
     chance: rows.length ? rows.reduce((s, r) => s + 1 / r.options, 0) / rows.length : 0,
+    letter_mass: mean(rows.map((r) => r.letter_mass).filter((m): m is number => m !== null)),
   }
 }
+
+const mean = (xs: number[]): number | null => (xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : null)
 
 function groupsBy(rows: ScoredQuestion[], by: (r: ScoredQuestion) => string, settings: BootstrapSettings, prefix: string): Record<string, GroupStatsT> {
   const groups = new Map<string, ScoredQuestion[]>()
@@ -51,8 +65,8 @@ function groupsBy(rows: ScoredQuestion[], by: (r: ScoredQuestion) => string, set
 
 /**
  * Accuracy overall, per domain and per question type, each with its bootstrap interval and the
- * chance level; plus the accuracy under every other choice rule, and the unparsed answers of a
- * `generate` run. `resamples: 0` gives values without intervals (cheap, for a run still going).
+ * chance level and the letter mass; plus the accuracy under every other choice rule, and the
+ * unparsed and truncated answers of a `generate` run. `resamples: 0` gives values without intervals (cheap, for a run still going).
  */
 export function summarize(rows: ScoredQuestion[], opts: { total: number; primary: MeasureT | 'generate'; settings?: BootstrapSettings }): SummaryT {
   const settings = opts.settings ?? DEFAULT_BOOTSTRAP
@@ -68,6 +82,7 @@ export function summarize(rows: ScoredQuestion[], opts: { total: number; primary
     by_type: groupsBy(rows, (r) => r.type, settings, 'type'),
     measures: Object.fromEntries(rules.map((m) => [m, bootstrapMean(rows.map((r) => (r.correct_by[m] ? 1 : 0)), settings, `measure:${m}`)])),
     unparsed: unparsed.length,
+    truncated: rows.filter((r) => r.truncated).length,
     fallback_correct: unparsed.filter((r) => r.correct_by.with_fallback).length,
     bootstrap: settings,
   }

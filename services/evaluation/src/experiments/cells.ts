@@ -1,4 +1,4 @@
-import type { ProtocolVariantT, ResolvedSpec } from './spec.ts'
+import { BASE_DEFAULTS, type ProtocolVariantT, type ResolvedSpec, type ScoringMethodT, type ScoringSpecT } from './spec.ts'
 
 export type CellKind = 'generation' | 'training' | 'evaluation'
 
@@ -23,6 +23,17 @@ export interface CellPlan {
 
 export const variantKey = (v: ProtocolVariantT) => `${v.protocol}${v.news_in_context ? '+nic' : ''}${v.replay ? `+replay${v.replay}` : ''}`
 
+const TYPES = { news: ['recall', 'implication'], control: ['knowledge', 'reasoning'] } as const
+
+/** The scoring methods of one evaluation and the question types each asks (all types: none named). */
+function scoringSplits(scoring: ScoringSpecT, set: keyof typeof TYPES): { scoring: ScoringMethodT; question_types?: string[] }[] {
+  if (typeof scoring === 'string') return [{ scoring }]
+  const byMethod = new Map<ScoringMethodT, string[]>()
+  for (const type of TYPES[set]) byMethod.set(scoring[type] ?? 'loglik', [...(byMethod.get(scoring[type] ?? 'loglik') ?? []), type])
+  if (byMethod.size === 1) return [{ scoring: [...byMethod.keys()][0]! }]
+  return [...byMethod].map(([method, types]) => ({ scoring: method, question_types: types }))
+}
+
 /**
  * Expands a resolved spec into cells. `base` and `icl` are evaluated once per model and shared by
  * every row; a generation run is shared by the training grid points that use it. Keys are stable,
@@ -31,18 +42,26 @@ export const variantKey = (v: ProtocolVariantT) => `${v.protocol}${v.news_in_con
 export function expandCells(spec: ResolvedSpec): CellPlan[] {
   const cells: CellPlan[] = []
   const filter = { item_keys: spec.item_keys }
-  const evalBody = (model: string, mode: string, setId: string, evalFilter: Record<string, unknown> | undefined) => ({
-    model,
-    set_id: setId,
-    mode,
-    scoring: spec.scoring,
-    ...(evalFilter ? { filter: evalFilter } : {}),
-  })
+  /** One evaluation cell per scoring method (a per-type scoring splits it by question type; its key gets the method). */
+  const pushEval = (cell: Omit<CellPlan, 'kind' | 'body'>, model: string, mode: string, setId: string, evalFilter: Record<string, unknown> | undefined) => {
+    const splits = scoringSplits(spec.scoring, setId === spec.control_set_id ? 'control' : 'news')
+    for (const split of splits) {
+      const f = { ...evalFilter, ...(split.question_types && { question_types: split.question_types }) }
+      const ev = spec.evaluation ?? BASE_DEFAULTS.evaluation // specs stored before the field existed
+      const options = { answer_prefix: ev.answer_prefix, ...(split.scoring === 'generate' && ev.max_tokens !== undefined && { max_tokens: ev.max_tokens }) }
+      cells.push({
+        ...cell,
+        key: splits.length > 1 ? `${cell.key}:${split.scoring}` : cell.key,
+        kind: 'evaluation',
+        body: { model, set_id: setId, mode, scoring: split.scoring, options, ...(Object.keys(f).length ? { filter: f } : {}) },
+        labels: { ...cell.labels, ...(splits.length > 1 && { scoring: split.scoring }) },
+      })
+    }
+  }
   for (const model of spec.models) {
-    for (const mode of ['base', 'icl'] as const)
-      cells.push({ key: `eval:${mode}:${model}`, kind: 'evaluation', body: evalBody(model, mode, spec.news_set_id, filter), bind: [], depends_on: [], labels: { model, mode, method: mode } })
+    for (const mode of ['base', 'icl'] as const) pushEval({ key: `eval:${mode}:${model}`, bind: [], depends_on: [], labels: { model, mode, method: mode } }, model, mode, spec.news_set_id, filter)
     if (spec.control && spec.control_set_id)
-      cells.push({ key: `eval:control:base:${model}`, kind: 'evaluation', body: evalBody(model, 'base', spec.control_set_id, undefined), bind: [], depends_on: [], labels: { model, mode: 'base', method: 'base', set: 'control' } })
+      pushEval({ key: `eval:control:base:${model}`, bind: [], depends_on: [], labels: { model, mode: 'base', method: 'base', set: 'control' } }, model, 'base', spec.control_set_id, undefined)
 
     for (const v of spec.protocols)
       for (const samples of spec.samples_per_news)
@@ -75,10 +94,11 @@ export function expandCells(spec: ResolvedSpec): CellPlan[] {
                   labels,
                 })
                 const modes = spec.ft_icl ? (['ft', 'ft_icl'] as const) : (['ft'] as const)
+                const bind = [{ path: 'adapter_id', from: trainKey, field: 'adapter_id' as const }]
                 for (const mode of modes)
-                  cells.push({ key: `eval:${mode}:${trainKey.slice('train:'.length)}`, kind: 'evaluation', body: evalBody(model, mode, spec.news_set_id, filter), bind: [{ path: 'adapter_id', from: trainKey, field: 'adapter_id' }], depends_on: [trainKey], labels: { ...labels, mode, method: mode } })
+                  pushEval({ key: `eval:${mode}:${trainKey.slice('train:'.length)}`, bind, depends_on: [trainKey], labels: { ...labels, mode, method: mode } }, model, mode, spec.news_set_id, filter)
                 if (spec.control && spec.control_set_id)
-                  cells.push({ key: `eval:control:ft:${trainKey.slice('train:'.length)}`, kind: 'evaluation', body: evalBody(model, 'ft', spec.control_set_id, undefined), bind: [{ path: 'adapter_id', from: trainKey, field: 'adapter_id' }], depends_on: [trainKey], labels: { ...labels, mode: 'ft', method: 'ft', set: 'control' } })
+                  pushEval({ key: `eval:control:ft:${trainKey.slice('train:'.length)}`, bind, depends_on: [trainKey], labels: { ...labels, mode: 'ft', method: 'ft', set: 'control' } }, model, 'ft', spec.control_set_id, undefined)
               }
         }
   }

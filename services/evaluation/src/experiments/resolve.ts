@@ -56,6 +56,7 @@ export async function resolveSpec(db: Kysely<Database>, req: ExperimentRequestT,
     training,
     seeds: req.seeds ?? p.seeds ?? BASE_DEFAULTS.seeds,
     scoring: req.scoring ?? p.scoring ?? BASE_DEFAULTS.scoring,
+    evaluation: { ...BASE_DEFAULTS.evaluation, ...p.evaluation, ...req.evaluation },
     ft_icl: req.ft_icl ?? p.ft_icl ?? BASE_DEFAULTS.ft_icl,
     control,
   }

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox'
-import { DomainSchema } from '@sys2ft/dataset'
+import { AnswerPrefixSchema, DEFAULT_ANSWER_PREFIX, DomainSchema } from '@sys2ft/dataset'
 
 export const PRESETS = ['ft-icl-gap', 'protocols', 'contextual-shadowing', 'overexposure', 'scaling', 'forgetting', 'demo'] as const
 export type Preset = (typeof PRESETS)[number]
@@ -15,6 +15,21 @@ export const ProtocolVariant = Type.Object(
   { additionalProperties: false },
 )
 export type ProtocolVariantT = Required<Static<typeof ProtocolVariant>>
+
+const ScoringMethod = Type.Union([Type.Literal('loglik'), Type.Literal('generate')])
+export type ScoringMethodT = Static<typeof ScoringMethod>
+/** One method for every question, or one per question type (types left out: loglik). */
+export const ScoringSpec = Type.Union([
+  ScoringMethod,
+  Type.Object(
+    { recall: Type.Optional(ScoringMethod), implication: Type.Optional(ScoringMethod), knowledge: Type.Optional(ScoringMethod), reasoning: Type.Optional(ScoringMethod) },
+    { additionalProperties: false, minProperties: 1 },
+  ),
+], {
+  description:
+    '`loglik` or `generate` for every question, or per question type, e.g. `{"implication": "generate"}`: implication questions reason before the answer (where a small model can use the news), recall questions are scored by likelihood (types left out: loglik). Each evaluation then runs once per method, on its types.',
+})
+export type ScoringSpecT = Static<typeof ScoringSpec>
 
 const List = <T extends Parameters<typeof Type.Array>[0]>(item: T, max: number, description: string) => Type.Array(item, { minItems: 1, maxItems: max, uniqueItems: true, description })
 
@@ -62,7 +77,16 @@ export const ExperimentRequest = Type.Object(
       ),
     ),
     seeds: Type.Optional(List(Type.Integer({ minimum: 0, maximum: 2_147_483_647 }), 10, 'One generation + training + evaluation per seed.')),
-    scoring: Type.Optional(Type.Union([Type.Literal('loglik'), Type.Literal('generate')])),
+    scoring: Type.Optional(ScoringSpec),
+    evaluation: Type.Optional(
+      Type.Object(
+        {
+          answer_prefix: Type.Optional(AnswerPrefixSchema(`Every eval run's \`options.answer_prefix\` (default "${DEFAULT_ANSWER_PREFIX}").`)),
+          max_tokens: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096, description: '`generate` runs\' token budget (the eval run\'s default: 1024 with reasoning).' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     ft_icl: Type.Optional(Type.Boolean({ description: 'Also evaluate each adapter with the news in context (the curse of overexposure).' })),
     control: Type.Optional(Type.Boolean({ description: 'Also evaluate base and each adapter on the general-knowledge control set (forgetting).' })),
   },
@@ -83,7 +107,8 @@ export interface ResolvedSpec {
   generation: { temperature: number; top_p: number; max_tokens: number; questions_per_call: number; items_per_call: number; max_rounds: number }
   training: { learning_rate: number[]; epochs: number[]; lora_r: number[]; batch_size: number; max_seq_len: number; lr_scheduler: 'linear' | 'cosine' | 'constant'; warmup_ratio: number }
   seeds: number[]
-  scoring: 'loglik' | 'generate'
+  scoring: ScoringSpecT
+  evaluation: { answer_prefix: string; max_tokens?: number }
   ft_icl: boolean
   control: boolean
 }
@@ -113,7 +138,8 @@ export const BASE_DEFAULTS = {
   generation: { temperature: 0.8, top_p: 0.95, max_tokens: 384, questions_per_call: 8, items_per_call: 8, max_rounds: 2 },
   training: { learning_rate: [2e-4], epochs: [2], lora_r: [16], batch_size: 8, max_seq_len: 1024, lr_scheduler: 'cosine' as const, warmup_ratio: 0.03 },
   seeds: [0],
-  scoring: 'loglik' as const,
+  scoring: 'loglik' as ScoringSpecT,
+  evaluation: { answer_prefix: DEFAULT_ANSWER_PREFIX },
   ft_icl: false,
   control: false,
 }

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox'
-import { DomainSchema } from '@sys2ft/dataset'
+import { AnswerPrefixSchema, DEFAULT_ANSWER_PREFIX, DomainSchema, EVAL_TEMPLATE_VERSION } from '@sys2ft/dataset'
 import { Measure, Summary } from './summary.ts'
 
 export const Mode = Type.Union([Type.Literal('base'), Type.Literal('icl'), Type.Literal('ft'), Type.Literal('ft_icl')], {
@@ -28,13 +28,16 @@ export const Options = Type.Object(
     seed: Type.Integer({ minimum: 0, maximum: 2_147_483_647, description: 'Seeds the option shuffle, sampling and the bootstrap. Default 0.' }),
     shuffle: Type.Boolean({ description: 'Shuffle each question’s options (a seeded permutation per question, kept with its result). Default true.' }),
     questions_per_call: Type.Integer({ minimum: 1, maximum: 128, description: 'Questions per worker call (loglik: all their options in one /v1/score call). Default 32 (loglik), 16 (generate).' }),
-    template_version: Type.Literal('v1', { description: 'Prompt template version (the only one so far).' }),
+    template_version: Type.Literal(EVAL_TEMPLATE_VERSION, { description: 'Prompt template version (v2: the reply starts with `answer_prefix`).' }),
+    answer_prefix: AnswerPrefixSchema(
+      `The start of the assistant's reply that every scored continuation follows (not scored): loglik scores " A"… and " <option text>" after it; generate's forced final letter follows the answer and it. Default "${DEFAULT_ANSWER_PREFIX}"; "" scores right after the bare assistant start (the v1 prompt's letters).`,
+    ),
     primary: Measure,
     reasoning: Type.Boolean({ description: '`generate`: reason step by step before the answer line. Default true.' }),
-    max_tokens: Type.Integer({ minimum: 1, maximum: 4096, description: '`generate`: token budget per answer. Default 512 with reasoning, 16 without.' }),
+    max_tokens: Type.Integer({ minimum: 1, maximum: 4096, description: '`generate`: token budget per answer. Default 1024 with reasoning (256 cut most reasoning off before its letter), 16 without.' }),
     temperature: Type.Number({ minimum: 0, maximum: 2, description: '`generate`: 0 is greedy (the default).' }),
     unparsed: Type.Union([Type.Literal('fallback'), Type.Literal('wrong')], {
-      description: '`generate`: how an answer that names no option counts in `accuracy`: `fallback` (default) appends "Answer:" and picks the letter by log-likelihood; `wrong` counts it wrong. Both are reported.',
+      description: '`generate`: how an answer that names no option counts in `accuracy`: `fallback` (default) forces a final letter: the answer, then `answer_prefix` on a new line, and the letter by log-likelihood; `wrong` counts it wrong. Both are reported.',
     }),
   },
   { additionalProperties: false },
@@ -44,7 +47,8 @@ export type ResolvedOptions = {
   seed: number
   shuffle: boolean
   questions_per_call: number
-  template_version: 'v1'
+  template_version: typeof EVAL_TEMPLATE_VERSION
+  answer_prefix: string
   primary?: Static<typeof Measure>
   reasoning?: boolean
   max_tokens?: number

@@ -12,10 +12,14 @@ export const GroupStats = Type.Object({
   correct: Type.Integer(),
   accuracy: Estimate,
   chance: Type.Number({ description: 'Accuracy of guessing: the mean of 1/options over the questions.' }),
+  letter_mass: Type.Union([Type.Number(), Type.Null()], {
+    description: '`loglik`: the mean over the questions of the probability the model puts on any option letter after the answer prefix (Σ exp(log p(letter))); a low value means the model wants to answer in another format (format drift after fine-tuning). Null for `generate`.',
+  }),
 })
 
-export const Measure = Type.Union([Type.Literal('option_norm'), Type.Literal('option_sum'), Type.Literal('letter')], {
-  description: '`loglik` choice rule: the option text by log-likelihood per token (`option_norm`, the default) or summed (`option_sum`), or the option letter (`letter`).',
+export const Measure = Type.Union([Type.Literal('option_norm'), Type.Literal('option_sum'), Type.Literal('option_char_norm'), Type.Literal('letter')], {
+  description:
+    '`loglik` choice rule: the option text by log-likelihood per token (`option_norm`, the default), summed (`option_sum`, lm-eval\'s `acc` on the options task) or per character (`option_char_norm`, lm-eval\'s `acc_norm`), or the option letter (`letter`, lm-eval\'s `acc` on the letters task).',
 })
 
 export const BootstrapInfo = Type.Object({
@@ -33,9 +37,10 @@ export const Summary = Type.Object({
   by_domain: Type.Record(Type.String(), GroupStats, { description: 'Per news domain (per subject for a control set).' }),
   by_type: Type.Record(Type.String(), GroupStats, { description: 'Per question type (recall / implication; knowledge / reasoning).' }),
   measures: Type.Record(Type.String(), Estimate, {
-    description: '`loglik`: accuracy under each choice rule (`option_norm`, `option_sum`, `letter`). `generate`: `with_fallback` (unparseable answers decided by the log-likelihood fallback) and `parsed_only` (unparseable answers counted wrong).',
+    description: '`loglik`: accuracy under each choice rule (`option_norm`, `option_sum`, `option_char_norm`, `letter`). `generate`: `with_fallback` (unparseable answers decided by the log-likelihood fallback) and `parsed_only` (unparseable answers counted wrong).',
   }),
   unparsed: Type.Integer({ description: '`generate`: answers from which no option could be read.' }),
+  truncated: Type.Integer({ description: '`generate`: answers cut off at `max_tokens` (finish_reason `length`).' }),
   fallback_correct: Type.Integer({ description: '`generate`: unparseable answers the fallback got right.' }),
   bootstrap: BootstrapInfo,
 })

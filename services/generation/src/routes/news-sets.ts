@@ -4,8 +4,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { parseJsonl } from '@sys2ft/dataset'
 import { Page, ProblemError, toPage } from '@sys2ft/service-kit'
-import { ImportBody, ImportResult, JsonlImportQuery, ListItemsQuery, ListSetsQuery, NewsItem, NewsSet, SetId } from '../schemas/news-sets.ts'
+import { ExportQuery, ImportBody, ImportResult, JsonlImportQuery, ListItemsQuery, ListSetsQuery, LmEvalExport, NewsItem, NewsSet, SetId } from '../schemas/news-sets.ts'
 import { deleteSet, domainCounts, exportSet, getSet, importSet, listItems, listSets, setOut } from '../domain/news-sets.ts'
+import { exportLmEval } from '../domain/lm-eval-export.ts'
 
 const tags = ['news-sets']
 const problems = { 400: { $ref: 'Problem#' }, 404: { $ref: 'Problem#' }, 409: { $ref: 'Problem#' } }
@@ -61,8 +62,20 @@ export async function newsSetsRoutes(fastify: FastifyInstance): Promise<void> {
     return listItems(app.db, set, req.query)
   })
 
-  app.get('/news-sets/:id/export', { schema: { tags, summary: 'Export a set as JSONL, in the import format', params: SetId, produces: ['application/x-ndjson'], response: { 404: { $ref: 'Problem#' } } } }, async (req, reply) => {
+  app.get('/news-sets/:id/export', {
+    schema: {
+      tags,
+      summary: 'Export a set: JSONL in the import format, or lm-evaluation-harness tasks',
+      description: '`format=lm-eval` answers JSON with the task files (YAML + JSONL, `multiple_choice`, for `lm_eval --apply_chat_template`): the product\'s exact prompt, answer prefix and choices, so lm-eval\'s per-question log-likelihoods are the eval run\'s. `./sys2ft lm-eval` writes and runs them.',
+      params: SetId,
+      querystring: ExportQuery,
+      produces: ['application/x-ndjson', 'application/json'],
+      response: { 200: LmEvalExport, 400: { $ref: 'Problem#' }, 404: { $ref: 'Problem#' } },
+    },
+  }, async (req, reply) => {
     const set = await getSet(app.db, req.params.id)
+    const q = req.query
+    if (q.format === 'lm-eval') return exportLmEval(app.db, set, { modes: q.modes, seed: q.seed, shuffle: q.shuffle, answerPrefix: q.answer_prefix, dir: q.dir })
     reply.header('content-type', 'application/x-ndjson; charset=utf-8').header('content-disposition', `attachment; filename="${set.name}.jsonl"`)
     return reply.send(Readable.from(exportSet(app.db, set)))
   })

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox'
-import { ControlQuestion, DomainSchema, NewsItem } from '@sys2ft/dataset'
+import { AnswerPrefixSchema, ControlQuestion, DEFAULT_ANSWER_PREFIX, DomainSchema, NewsItem } from '@sys2ft/dataset'
 
 export const SetKind = Type.Union([Type.Literal('news'), Type.Literal('control')])
 
@@ -72,3 +72,30 @@ export const ListItemsQuery = Type.Object(
 export const StoredNewsItem = Type.Intersect([NewsItem, Type.Object({ set_id: Type.String() })])
 export const SetId = Type.Object({ id: Type.String() })
 export { NewsItem, ControlQuestion }
+
+export const ExportQuery = Type.Object(
+  {
+    format: Type.Union([Type.Literal('jsonl'), Type.Literal('lm-eval')], {
+      default: 'jsonl',
+      description: '`jsonl`: the set in the import format. `lm-eval`: lm-evaluation-harness tasks (YAML + JSONL) that ask the questions exactly as an evaluation run does.',
+    }),
+    modes: Type.Array(Type.Union([Type.Literal('base'), Type.Literal('icl')]), {
+      minItems: 1, maxItems: 2, uniqueItems: true, default: ['base', 'icl'],
+      description: '`lm-eval`: tasks without the news (`base`; with `peft=` for `ft`) and with it (`icl`; `ft_icl`). A control set has `base` only.',
+    }),
+    seed: Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 0, description: '`lm-eval`: the option shuffle’s seed, as an eval run’s `options.seed`.' }),
+    shuffle: Type.Boolean({ default: true, description: '`lm-eval`: shuffle the options, as an eval run’s `options.shuffle`.' }),
+    answer_prefix: AnswerPrefixSchema('`lm-eval`: the reply’s start (lm-eval’s `gen_prefix`), as an eval run’s `options.answer_prefix`.', { default: DEFAULT_ANSWER_PREFIX }),
+    dir: Type.String({ minLength: 1, maxLength: 1000, default: '.', description: '`lm-eval`: the directory lm_eval will read the JSONL from (its `data_files` are relative to its working directory).' }),
+  },
+  { additionalProperties: false },
+)
+
+export const LmEvalExport = Type.Object({
+  object: Type.Literal('lm_eval_export'),
+  set: Type.Object({ id: Type.String(), name: Type.String(), content_sha256: Type.String() }),
+  questions: Type.Integer(),
+  tasks: Type.Array(Type.Object({ name: Type.String(), mode: Type.String(), choices: Type.String({ description: '`letters` (acc = the `letter` rule) or `options` (acc = `option_sum`, acc_norm = `option_char_norm`).' }) })),
+  files: Type.Array(Type.Object({ path: Type.String(), content: Type.String() }), { description: 'Write each under `dir`, then run `command` there.' }),
+  command: Type.String({ description: 'The lm_eval command line for these tasks (fill in the model directory; add `,peft=<adapter dir>` for ft).' }),
+})

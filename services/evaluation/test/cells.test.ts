@@ -1,0 +1,31 @@
+// Expanding an experiment spec into cells: a per-type scoring splits each evaluation by question type.
+import t from 'tap'
+import { expandCells } from '../src/experiments/cells.ts'
+import { BASE_DEFAULTS, type ResolvedSpec } from '../src/experiments/spec.ts'
+
+const spec = (over: Partial<ResolvedSpec>): ResolvedSpec => ({
+  ...BASE_DEFAULTS, name: 'x', preset: null, news_set_id: 'ns_news', control_set_id: 'ns_control', item_keys: ['mathematics-001'], models: ['m'], samples_per_news: [8], control: true, ...over,
+})
+const evals = (s: ResolvedSpec) => expandCells(s).filter((c) => c.kind === 'evaluation')
+
+t.test('one scoring: one evaluation per mode, with the answer prefix', async (t) => {
+  const cells = evals(spec({ scoring: 'loglik' }))
+  t.same(cells.map((c) => c.key), ['eval:base:m', 'eval:icl:m', 'eval:control:base:m', 'eval:ft:m:self_qa:n8:seed0:lr0.0002:ep2:r16', 'eval:control:ft:m:self_qa:n8:seed0:lr0.0002:ep2:r16'])
+  t.match(cells[0]!.body, { scoring: 'loglik', options: { answer_prefix: 'The answer is' }, filter: { item_keys: ['mathematics-001'] } })
+  t.notOk((cells[0]!.body.filter as Record<string, unknown>).question_types, 'all question types')
+})
+
+t.test('generate for implication questions: each news evaluation runs once per method, on its types', async (t) => {
+  const cells = evals(spec({ scoring: { implication: 'generate' }, evaluation: { answer_prefix: 'Answer:', max_tokens: 2048 } }))
+  const base = cells.filter((c) => c.key.startsWith('eval:base:'))
+  t.same(base.map((c) => c.key), ['eval:base:m:loglik', 'eval:base:m:generate'])
+  t.match(base[0]!.body, { scoring: 'loglik', filter: { item_keys: ['mathematics-001'], question_types: ['recall'] }, options: { answer_prefix: 'Answer:' } })
+  t.notOk((base[0]!.body.options as Record<string, unknown>).max_tokens, 'the token budget is a generate option')
+  t.match(base[1]!.body, { scoring: 'generate', filter: { question_types: ['implication'] }, options: { answer_prefix: 'Answer:', max_tokens: 2048 } })
+  t.equal(base[1]!.labels.scoring, 'generate')
+  const ft = cells.filter((c) => c.key.startsWith('eval:ft:'))
+  t.equal(ft.length, 2)
+  t.ok(ft.every((c) => c.bind[0]!.path === 'adapter_id' && c.depends_on.length === 1), 'both halves wait for the adapter')
+  // the control set's types (knowledge, reasoning) are not named: loglik, unsplit
+  t.same(cells.filter((c) => c.key.startsWith('eval:control:base')).map((c) => [c.key, c.body.scoring]), [['eval:control:base:m', 'loglik']])
+})
