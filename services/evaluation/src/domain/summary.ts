@@ -6,6 +6,8 @@ import { bootstrapMean, DEFAULT_BOOTSTRAP, type BootstrapSettings } from './stat
 /** What a summary needs of one result (a few columns; never the prompts). */
 export interface ScoredQuestion {
   question_id: string
+  /** The news item the question is about (the bootstrap's cluster); the question itself on a control set. */
+  cluster: string
   domain: string | null
   type: string
   correct: boolean
@@ -17,13 +19,14 @@ export interface ScoredQuestion {
 
 export async function loadScored(db: Kysely<Database>, runId: string): Promise<ScoredQuestion[]> {
   const rows = await db
-    .selectFrom('eval_results')
-    .select(['question_id', 'domain', 'type', 'correct', 'parsed', 'option_order', sql<Record<string, boolean> | null>`scores -> 'correct_by'`.as('correct_by')])
-    .where('run_id', '=', runId)
-    .orderBy('question_id')
+    .selectFrom('eval_results as r')
+    .innerJoin('questions as q', 'q.id', 'r.question_id')
+    .select(['r.question_id', 'q.item_id', 'r.domain', 'r.type', 'r.correct', 'r.parsed', 'r.option_order', sql<Record<string, boolean> | null>`r.scores -> 'correct_by'`.as('correct_by')])
+    .where('r.run_id', '=', runId)
+    .orderBy('r.question_id')
     .execute()
   return rows.map((r) => ({
-    question_id: r.question_id, domain: r.domain, type: r.type, correct: r.correct, parsed: r.parsed,
+    question_id: r.question_id, cluster: r.item_id ?? r.question_id, domain: r.domain, type: r.type, correct: r.correct, parsed: r.parsed,
     options: (r.option_order as number[]).length,
     correct_by: r.correct_by ?? {},
   }))
@@ -34,7 +37,7 @@ function group(rows: ScoredQuestion[], settings: BootstrapSettings, key: string)
   return {
     n: rows.length,
     correct: outcomes.reduce<number>((s, x) => s + x, 0),
-    accuracy: bootstrapMean(outcomes, settings, key),
+    accuracy: bootstrapMean(outcomes, rows.map((r) => r.cluster), settings, key),
     chance: rows.length ? rows.reduce((s, r) => s + 1 / r.options, 0) / rows.length : 0,
   }
 }
@@ -50,7 +53,8 @@ function groupsBy(rows: ScoredQuestion[], by: (r: ScoredQuestion) => string, set
 }
 
 /**
- * Accuracy overall, per domain and per question type, each with its bootstrap interval and the
+ * Accuracy overall, per domain and per question type, each with its cluster-bootstrap interval
+ * (resampling news items, the same items for every run: see stats.ts) and the
  * chance level; plus the accuracy under every other choice rule, and the unparsed answers of a
  * `generate` run. `resamples: 0` gives values without intervals (cheap, for a run still going).
  */
@@ -63,10 +67,10 @@ export function summarize(rows: ScoredQuestion[], opts: { total: number; primary
     questions: rows.length,
     total: opts.total,
     primary: opts.primary,
-    overall: group(rows, settings, 'overall'),
+    overall: group(rows, settings, 'all'),
     by_domain: groupsBy(rows, (r) => r.domain ?? 'none', settings, 'domain'),
     by_type: groupsBy(rows, (r) => r.type, settings, 'type'),
-    measures: Object.fromEntries(rules.map((m) => [m, bootstrapMean(rows.map((r) => (r.correct_by[m] ? 1 : 0)), settings, `measure:${m}`)])),
+    measures: Object.fromEntries(rules.map((m) => [m, bootstrapMean(rows.map((r) => (r.correct_by[m] ? 1 : 0)), rows.map((r) => r.cluster), settings, `measure:${m}`)])),
     unparsed: unparsed.length,
     fallback_correct: unparsed.filter((r) => r.correct_by.with_fallback).length,
     bootstrap: settings,
