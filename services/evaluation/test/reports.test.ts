@@ -102,7 +102,7 @@ t.test('CSV: a row per run × group and per comparison', async (t) => {
   const rules = Object.keys((await report(`runs=${ids.base}`)).json().runs[0].summary.measures).length
   t.ok(rules >= 3, `${rules} choice rules`)
   t.equal(lines.length, 1 + 3 * (8 + rules) + 3 * 8)
-  t.ok(lines.some((l) => l.startsWith(`accuracy,accuracy,all,${ids.icl},ICL,${MODEL},,icl,loglik,option_norm,"<img src=x onerror=""window.__xss=1"">news",25,5,`)), 'a quoted field doubles its quotes')
+  t.ok(lines.some((l) => l.startsWith(`accuracy,accuracy,all,${ids.icl},ICL,${MODEL},,icl,loglik,option_norm,"<img src=x onerror=""window.__xss=1"">news",25,,`)), 'a quoted field doubles its quotes')
   for (const kind of ['icl_gain', 'ft_icl_gap', 'gap_closed']) for (const group of ['all', 'domain:coding', 'type:recall']) t.ok(lines.some((l) => l.startsWith(`comparison,${kind},${group},`)), `${kind} ${group}`)
 })
 

@@ -21,11 +21,17 @@ export const COMPARISONS: Record<ComparisonKindT, { title: string; short: string
 
 export const accuracyCell = (g: GroupStatsT | undefined) => (g ? `${esc(pct(g.accuracy.value))}${interval(g.accuracy, pct)}` : '–')
 
-/** A comparison's value with its interval; for a withheld gap closed, "undefined" with its reason on hover and the ICL gain in view. */
-export function comparisonCell(kind: ComparisonKindT, g: ComparisonGroupT | undefined): string {
+/**
+ * A comparison's value with its interval; for a withheld gap closed, "undefined" with its reason on
+ * hover (and, where `withGain`, the ICL gain that withheld it in view).
+ */
+export function comparisonCell(kind: ComparisonKindT, g: ComparisonGroupT | undefined, withGain = false): string {
   if (!g) return '–'
   const f = COMPARISONS[kind].format
-  if (g.undefined_reason !== null) return `<span class="undef" title="${esc(g.undefined_reason)}">undefined</span> <span class="ci">ICL gain ${esc(signed(g.icl_gain?.value ?? null))}${g.icl_gain ? interval(g.icl_gain, signed) : ''}</span>`
+  if (g.undefined_reason !== null) {
+    const gain = withGain && g.icl_gain ? ` <span class="ci">ICL gain ${esc(signed(g.icl_gain.value))}${interval(g.icl_gain, signed)}</span>` : ''
+    return `<span class="undef" title="${esc(g.undefined_reason)}">undefined</span>${gain}`
+  }
   const share = kind === 'gap_closed' && g.undefined_share > 0 ? ` <span class="ci">${esc((g.undefined_share * 100).toFixed(0))}% of resamples undefined</span>` : ''
   return `${esc(f(g.estimate.value))}${interval(g.estimate, f)}${share}`
 }

@@ -35,7 +35,7 @@ function headline(report: ReportT): string {
         .map((gap) => {
           const ft = run.get(gap.runs.ft!)!
           const closed = report.comparisons.find((c) => c.kind === 'gap_closed' && c.runs.ft === ft.id && c.runs.icl === iclId)
-          return [esc(ft.label), accuracyCell(ft.summary?.overall), comparisonCell('ft_icl_gap', gap), closed ? comparisonCell('gap_closed', closed) : '–']
+          return [esc(ft.label), accuracyCell(ft.summary?.overall), comparisonCell('ft_icl_gap', gap), closed ? comparisonCell('gap_closed', closed, true) : '–']
         })
       return `<section class="block"><h3>${esc(icl.model)} · ${esc(icl.set_name)}</h3>${lead}${rows.length ? table(['fine-tuned adapter', 'FT accuracy [95% CI]', 'FT-ICL gap [95% CI]', 'gap closed [95% CI]'], rows) : ''}</section>`
     })
@@ -64,13 +64,16 @@ function accuracyMatrix(runs: ReportRunT[], pick: (r: ReportRunT) => Record<stri
 }
 
 function runsTable(runs: ReportRunT[]): string {
+  // the unparsed count means something only for `generate` scoring
+  const generate = runs.some((r) => r.scoring === 'generate')
   return table(
-    ['method', 'run', 'adapter', 'set', 'scoring', 'state', 'questions', 'accuracy [95% CI]', 'chance', 'unparsed'],
+    ['method', 'run', 'adapter', 'set', 'scoring', 'state', 'scored', 'accuracy [95% CI]', 'chance', ...(generate ? ['unparsed'] : [])],
     runs.map((r) => [
       esc(r.label), `<code>${esc(r.id)}</code>`, r.adapter_name ? esc(r.adapter_name) : '', esc(r.set_name), esc(`${r.scoring} (${r.primary})`), esc(r.state),
       r.summary ? esc(`${r.summary.questions}/${r.summary.total}`) : '0', accuracyCell(r.summary?.overall), esc(r.summary ? pct(r.summary.overall.chance) : '–'),
-      r.scoring === 'generate' && r.summary ? esc(String(r.summary.unparsed)) : '',
+      ...(generate ? [r.scoring === 'generate' && r.summary ? esc(String(r.summary.unparsed)) : ''] : []),
     ]),
+    'runs',
   )
 }
 
@@ -84,8 +87,8 @@ function otherComparisons(report: ReportT, labels: Labels): string {
 const STYLE = `
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; padding: 0 1rem; color: #222; }
 h1 { font-size: 1.5rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #ddd; } h3 { font-size: 1rem; margin-bottom: .3rem; }
-table { border-collapse: collapse; margin: .5rem 0 1rem; width: 100%; } th, td { padding: .3rem .5rem; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; overflow-wrap: anywhere; }
-th { background: #f6f6f6; } .ci { color: #777; font-size: .85em; } code { font-size: .8em; color: #555; }
+table { border-collapse: collapse; margin: .5rem 0 1rem; width: 100%; } th, td { padding: .3rem .5rem; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; overflow-wrap: break-word; }
+th { background: #f6f6f6; overflow-wrap: normal; } table.runs code { word-break: break-all; } .ci { color: #777; font-size: .85em; } code { font-size: .8em; color: #555; }
 table.matrix td:first-child { width: 28%; } .lead { font-size: 1.05rem; } .warn { color: #8a4b00; background: #fff6e5; padding: .4rem .6rem; border-radius: 4px; }
 .undef { color: #8a4b00; font-weight: 600; } .block { margin-bottom: 1.5rem; }
 .chart { position: relative; height: 380px; margin: 1rem 0; } .notes { color: #666; font-size: .9em; }`
@@ -112,7 +115,7 @@ export function renderHtml(report: ReportT): string {
 ${headline(report)}
 <h2>By question type</h2>
 ${comparisonMatrix(report, labels, (c) => c.by_type, false)}
-${accuracyMatrix(report.runs, (r) => r.summary?.by_type, false)}
+${hasNews ? accuracyMatrix(news, (r) => r.summary?.by_type, false) : ''}
 <h2>By domain</h2>
 ${comparisonMatrix(report, labels, (c) => c.by_domain, false)}
 ${hasNews ? accuracyMatrix(news, (r) => r.summary?.by_domain, true) : ''}
