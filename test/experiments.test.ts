@@ -186,9 +186,12 @@ t.test('the CLI runs an experiment and prints the table', async (t) => {
   const r = await run(process.execPath, ['packages/cli/bin/sys2ft.mjs', '--url', config.urls.evaluation, '--key', TEST_KEY, 'experiment', 'run', '--domains', 'events', '--items-per-domain', '1', '--protocols', 'naive', '--samples', '1', '--epochs', '1'], {})
   t.equal(r.code, 0, r.out)
   t.match(r.out, /experiment exp_[0-9a-f]{32} succeeded/)
-  t.match(r.out, /tiny-qwen2 — New News questions \(n = 5; chance 25%\)/)
+  t.match(r.out, /tiny-qwen2 — New News questions \(5 questions on 1 news item; chance 25%\)/)
   t.match(r.out, /ICL \(news in context\)/)
-  t.match(r.out, /FT naive n=1/)
+  t.match(r.out, /FT · naive · 1\/news · lr 2e-4 · 1 ep /)
+  t.match(r.out, /ICL gain = ICL − base +[+-]\d+\.\d pt/)
+  t.match(r.out, /gap closed · FT · naive/)
+  t.match(r.out, /comparison \[95% CI\] +all +implication +recall/, 'overall and per question type')
 })
 
 t.test('the curl pipeline runs against the live stack', async (t) => {

@@ -63,7 +63,7 @@ export function formatResults(results: ExperimentResults): string {
         ...(set === 'news' ? [r.compute_flops ? r.compute_flops.toExponential(2) : ''] : [r.forgetting ? points(r.forgetting.estimate) : '']),
       ])
       const items = rows.find((r) => r.icl_gain)?.icl_gain?.items
-      out.push(`${model} — ${set === 'news' ? 'New News questions' : 'control set (forgetting)'} (n = ${rows[0]!.accuracy.n}${items ? ` on ${items} news items` : ''}; chance ${(results.chance * 100).toFixed(0)}%)`)
+      out.push(`${model} — ${set === 'news' ? 'New News questions' : 'control set (forgetting)'} (${rows[0]!.accuracy.n} questions${items ? ` on ${items} news item${items === 1 ? '' : 's'}` : ''}; chance ${(results.chance * 100).toFixed(0)}%)`)
       out.push(...render(head, body), ...(set === 'news' ? comparisons(rows, types) : []), '')
     }
   }

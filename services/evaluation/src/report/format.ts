@@ -29,7 +29,7 @@ export function comparisonCell(kind: ComparisonKindT, g: ComparisonGroupT | unde
   if (!g) return '–'
   const f = COMPARISONS[kind].format
   if (g.undefined_reason !== null) {
-    const gain = withGain && g.icl_gain ? ` <span class="ci">ICL gain ${esc(signed(g.icl_gain.value))}${interval(g.icl_gain, signed)}</span>` : ''
+    const gain = withGain && g.icl_gain ? ` <span class="ci">ICL gain ${esc(signed(g.icl_gain.value))}${interval(g.icl_gain, signed)}; ICL ≤ base in ${esc((g.undefined_share * 100).toFixed(0))}% of resamples</span>` : ''
     return `<span class="undef" title="${esc(g.undefined_reason)}">undefined</span>${gain}`
   }
   const share = kind === 'gap_closed' && g.undefined_share > 0 ? ` <span class="ci">${esc((g.undefined_share * 100).toFixed(0))}% of resamples undefined</span>` : ''
