@@ -106,6 +106,17 @@ t.test('CSV: a row per run × group and per comparison', async (t) => {
   for (const kind of ['icl_gain', 'ft_icl_gap', 'gap_closed']) for (const group of ['all', 'domain:coding', 'type:recall']) t.ok(lines.some((l) => l.startsWith(`comparison,${kind},${group},`)), `${kind} ${group}`)
 })
 
+t.test('a summary stored with per-question intervals (an earlier version) is recomputed when read', async (t) => {
+  const fresh = (await app.inject({ url: `/eval-runs/${ids.icl}`, headers: auth })).json().summary
+  t.equal(fresh.bootstrap.resampled, 'news_items')
+  const { resampled: _, ...oldBootstrap } = fresh.bootstrap
+  const legacy = { ...fresh, bootstrap: oldBootstrap, overall: { ...fresh.overall, accuracy: { ...fresh.overall.accuracy, ci_low: 0.123, ci_high: 0.124 } } }
+  await tdb.db.updateTable('eval_runs').set({ summary: JSON.stringify(legacy) }).where('id', '=', ids.icl).execute()
+  const read = (await app.inject({ url: `/eval-runs/${ids.icl}`, headers: auth })).json().summary
+  t.same(read.overall, fresh.overall, 'the same figures as a new run gets, not the stored ones')
+  t.equal(read.bootstrap.resampled, 'news_items')
+})
+
 t.test('bad report queries name the field', async (t) => {
   const cases: [string, string][] = [['', '/querystring/runs'], ['runs=ev_00000000000000000000000000000000', '/querystring/runs'], [`runs=${ids.base}&format=pdf`, '/querystring/format']]
   for (const [query, path] of cases) {

@@ -6,7 +6,7 @@ import type { ReportRunT, ReportT } from '../schemas/reports.ts'
 import { compareRuns, type RunOutcomes } from './compare.ts'
 import { describeAdapters, runLabel, seriesOf } from './run-labels.ts'
 import { currentSummary, primaryOf } from './runs.ts'
-import { DEFAULT_BOOTSTRAP } from './stats.ts'
+import { CLUSTERS, DEFAULT_BOOTSTRAP } from './stats.ts'
 
 const MAX_RUNS = 50
 
@@ -76,5 +76,5 @@ export async function buildReport(db: Kysely<Database>, ids: string[]): Promise<
   }
   const { comparisons, notes } = compareRuns(outcomes, settings)
   const domains = [...new Set(reportRuns.flatMap((r) => Object.keys(r.summary?.by_domain ?? {})))].sort()
-  return { object: 'report', generated_at: new Date().toISOString(), bootstrap: settings, domains, runs: reportRuns, comparisons, notes }
+  return { object: 'report', generated_at: new Date().toISOString(), bootstrap: { ...settings, resampled: CLUSTERS }, domains, runs: reportRuns, comparisons, notes }
 }

@@ -8,6 +8,8 @@ export interface BootstrapSettings {
   level: number
 }
 export const DEFAULT_BOOTSTRAP: BootstrapSettings = { resamples: 2000, seed: 0, level: 0.95 }
+/** Recorded with every interval: what one resample draws. */
+export const CLUSTERS = 'news_items' as const
 
 /** A value with its bootstrap interval; all null when there is nothing to estimate from. */
 export interface Estimate {

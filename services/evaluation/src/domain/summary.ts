@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database } from '@sys2ft/db'
 import type { GroupStatsT, MeasureT, SummaryT } from '../schemas/summary.ts'
-import { bootstrapMean, DEFAULT_BOOTSTRAP, type BootstrapSettings } from './stats.ts'
+import { bootstrapMean, CLUSTERS, DEFAULT_BOOTSTRAP, type BootstrapSettings } from './stats.ts'
 
 /** What a summary needs of one result (a few columns; never the prompts). */
 export interface ScoredQuestion {
@@ -73,6 +73,6 @@ export function summarize(rows: ScoredQuestion[], opts: { total: number; primary
     measures: Object.fromEntries(rules.map((m) => [m, bootstrapMean(rows.map((r) => (r.correct_by[m] ? 1 : 0)), rows.map((r) => r.cluster), settings, `measure:${m}`)])),
     unparsed: unparsed.length,
     fallback_correct: unparsed.filter((r) => r.correct_by.with_fallback).length,
-    bootstrap: settings,
+    bootstrap: { ...settings, resampled: CLUSTERS },
   }
 }
