@@ -35,7 +35,7 @@ function percentile(sorted: number[], q: number): number {
 /**
  * Paired cluster bootstrap. Questions come in clusters (the 5 questions of one news item share it,
  * so their outcomes are correlated); resampling single questions would treat them as independent
- * and give intervals that are too narrow (test/stats.test.ts measures by how much). Every resample
+ * and give intervals that are too narrow (test/coverage.test.ts measures by how much). Every resample
  * draws whole clusters with replacement and applies them to all `columns` at once (the same items
  * for every run compared), so differences and ratios keep their pairing.
  *
