@@ -55,6 +55,7 @@ const ports = await startServices()
 const items = ['mathematics-001', 'coding-001']
 // A tiny random model's self-made data is rejected by the parsers, so replay adds the news text
 // itself: every adapter has something to train on.
+const tinySpecBase = { item_keys: items, samples_per_news: [2] }
 const tinySpec = { name: 'tiny', item_keys: items, protocols: ['naive', { protocol: 'self_qa', replay: 1 }], samples_per_news: [2], training: { epochs: [1], batch_size: 2 }, generation: { max_tokens: 32 } }
 
 t.test('bad input: 4xx naming the field, nothing created', async (t) => {
@@ -65,6 +66,9 @@ t.test('bad input: 4xx naming the field, nothing created', async (t) => {
   const missing = await api('/experiments', { method: 'POST', body: { item_keys: ['nope-1'] } })
   t.equal(missing.status, 400)
   t.equal(missing.body.errors[0].path, '/item_keys')
+  const sizeless = await api('/experiments', { method: 'POST', body: { ...tinySpecBase, match_compute: true } })
+  t.equal(sizeless.status, 400, 'matched compute without the model’s size')
+  t.equal(sizeless.body.errors[0].path, '/model_params')
   t.equal((await tdb.db.selectFrom('experiments').select('id').execute()).length, 0)
 })
 
@@ -79,12 +83,62 @@ t.test('a tiny experiment end to end: cells, results with intervals, the report'
   t.ok(e.cells.every((c: any) => c.state === 'succeeded' && c.resource_id))
   const rows = e.results.rows
   t.same(rows.map((r: any) => r.method).sort(), ['base', 'ft', 'ft', 'icl'])
-  for (const r of rows) {
-    t.equal(r.accuracy.n, 10, 'two news × five questions')
-    t.ok(r.accuracy.value >= 0 && r.accuracy.value <= 1)
-    t.ok(r.by_type.recall && r.by_type.implication, 'per question type')
+  const cell = (key: string) => e.cells.find((c: any) => c.key === key)
+  t.same(e.cells.map((c: any) => c.kind).sort(), ['evaluation', 'evaluation', 'evaluation', 'evaluation', 'generation', 'generation', 'training', 'training'])
+  t.same(e.results.report_runs, e.cells.filter((c: any) => c.kind === 'evaluation').map((c: any) => c.resource_id), 'the table is over exactly the evaluation cells’ runs')
+
+  // each cell's resource is what the cell says: the generation run's protocol, the training job's
+  // data and model, the eval run's mode and adapter
+  for (const g of e.cells.filter((c: any) => c.kind === 'generation')) {
+    const run = await tdb.db.selectFrom('generation_runs').selectAll().where('id', '=', g.resource_id).executeTakeFirstOrThrow()
+    t.equal(run.protocol, g.key.includes(':self_qa') ? 'self_qa' : 'naive', `${g.key} → a ${run.protocol} run`)
+    t.match(run.options, { samples_per_news: 2, replay: g.key.includes('replay1') ? 1 : 0 })
+    t.ok(run.samples_accepted > 0, `${g.key}: ${run.samples_accepted} accepted samples to train on`)
   }
-  t.ok(rows.filter((r: any) => r.method === 'ft').every((r: any) => r.compute_flops > 0), 'adapters carry their training compute')
+  for (const tr of e.cells.filter((c: any) => c.kind === 'training')) {
+    const job = await tdb.db.selectFrom('training_jobs').selectAll().where('id', '=', tr.resource_id).executeTakeFirstOrThrow()
+    const gen = cell(tr.depends_on[0])
+    t.same((job.data as any).sources.map((s: any) => s.generation_run_id), [gen.resource_id], `${tr.key}: trained on its generation run`)
+    t.equal(job.base_model, 'tiny-qwen2')
+    t.equal(tr.progress.adapter_id, job.adapter_id)
+  }
+  const counted = async (runId: string, where: (r: { type: string }) => boolean = () => true) => {
+    const rs = (await tdb.db.selectFrom('eval_results').select(['correct', 'type']).where('run_id', '=', runId).execute()).filter(where)
+    return { n: rs.length, value: rs.filter((r) => r.correct).length / rs.length }
+  }
+  for (const r of rows) {
+    const c = cell(r.cell)
+    t.equal(c.resource_id, r.eval_run_id)
+    const run = await tdb.db.selectFrom('eval_runs').selectAll().where('id', '=', r.eval_run_id).executeTakeFirstOrThrow()
+    t.equal(run.mode, r.method, `${r.cell}: an eval run of mode ${r.method}`)
+    if (r.method === 'ft') t.equal(run.adapter_id, cell(c.depends_on[0]).progress.adapter_id, `${r.cell}: evaluates its training cell’s adapter`)
+    // the summary agrees with the per-question results in the database
+    const all = await counted(r.eval_run_id)
+    t.same([r.accuracy.n, r.accuracy.value], [10, all.value], `${r.cell}: ${all.value} over two news × five questions`)
+    t.ok(r.accuracy.ci_low <= r.accuracy.value && r.accuracy.value <= r.accuracy.ci_high)
+    for (const type of ['recall', 'implication']) {
+      const g = await counted(r.eval_run_id, (x) => x.type === type)
+      t.same([r.by_type[type].n, r.by_type[type].value], [g.n, g.value], `${r.cell}: ${type}`)
+    }
+  }
+  const acc = (method: string) => rows.find((r: any) => r.method === method).accuracy.value
+  const icl = rows.find((r: any) => r.method === 'icl')
+  t.ok(Math.abs(icl.icl_gain.estimate.value - (acc('icl') - acc('base'))) < 1e-12, 'ICL gain = ICL − base')
+  t.same(icl.icl_gain.runs, { base: rows.find((r: any) => r.method === 'base').eval_run_id, icl: icl.eval_run_id })
+  t.same(Object.keys(icl.icl_gain.by_type).sort(), ['implication', 'recall'])
+  for (const ft of rows.filter((r: any) => r.method === 'ft')) {
+    t.match(ft.label, new RegExp(`^FT · ${ft.protocol === 'naive' ? 'naive' : 'self_qa \\+ replay 1'} · 2/news · lr 2e-4 · 1 ep$`), 'named by what it is')
+    t.ok(Math.abs(ft.ft_icl_gap.estimate.value - (acc('icl') - ft.accuracy.value)) < 1e-12, `${ft.label}: FT-ICL gap = ICL − FT`)
+    t.same(ft.icl_gain, icl.icl_gain, 'the FT row carries the ICL gain that guards its gap closed')
+    if (icl.icl_gain.estimate.ci_low > 0) t.ok(Math.abs(ft.gap_closed.estimate.value - (ft.accuracy.value - acc('base')) / (acc('icl') - acc('base'))) < 1e-12)
+    else {
+      t.equal(ft.gap_closed.estimate.value, null, 'ICL does not beat base here: gap closed withheld')
+      t.match(ft.gap_closed.undefined_reason, /^undefined: ICL does not beat base on these questions/)
+    }
+    const adapter = await tdb.db.selectFrom('adapters').select('compute').where('id', '=', ft.adapter_id).executeTakeFirstOrThrow()
+    t.equal(ft.compute_flops, (adapter.compute as any).flops, 'compute from the adapter')
+    t.ok(ft.compute_flops > 0)
+  }
   const csv = await fetch(`${config.urls.evaluation}/experiments/${e.id}/results?format=csv`, { headers: auth })
   t.match(await csv.text(), /accuracy/)
   const html = await fetch(`${config.urls.evaluation}/experiments/${e.id}/report`, { headers: auth })
@@ -132,9 +186,12 @@ t.test('the CLI runs an experiment and prints the table', async (t) => {
   const r = await run(process.execPath, ['packages/cli/bin/sys2ft.mjs', '--url', config.urls.evaluation, '--key', TEST_KEY, 'experiment', 'run', '--domains', 'events', '--items-per-domain', '1', '--protocols', 'naive', '--samples', '1', '--epochs', '1'], {})
   t.equal(r.code, 0, r.out)
   t.match(r.out, /experiment exp_[0-9a-f]{32} succeeded/)
-  t.match(r.out, /tiny-qwen2 — New News questions \(n = 5; chance 25%\)/)
+  t.match(r.out, /tiny-qwen2 — New News questions \(5 questions on 1 news item; chance 25%\)/)
   t.match(r.out, /ICL \(news in context\)/)
-  t.match(r.out, /FT naive n=1/)
+  t.match(r.out, /FT · naive · 1\/news · lr 2e-4 · 1 ep /)
+  t.match(r.out, /ICL gain = ICL − base +[+-]\d+\.\d pt/)
+  t.match(r.out, /gap closed · FT · naive/)
+  t.match(r.out, /comparison \[95% CI\] +all +implication +recall/, 'overall and per question type')
 })
 
 t.test('the curl pipeline runs against the live stack', async (t) => {

@@ -1,40 +1,9 @@
 import axios, { AxiosError, type AxiosInstance } from 'axios'
+import type { ExperimentResultsT, ResultRowT } from '@sys2ft/evaluation/schemas/results'
 
-/** A value with its 95% bootstrap interval (the evaluation service's Estimate), and the questions behind it. */
-export interface Measure {
-  value: number | null
-  ci_low: number | null
-  ci_high: number | null
-  n?: number
-}
-
-export interface ResultRow {
-  model: string
-  method: 'base' | 'icl' | 'ft' | 'ft_icl'
-  set: 'news' | 'control'
-  protocol?: string
-  samples?: number
-  seed?: number
-  learning_rate?: number
-  epochs?: number
-  lora_r?: number
-  eval_run_id: string
-  adapter_id?: string | null
-  accuracy: Measure
-  by_type: Record<string, Measure>
-  by_domain: Record<string, Measure>
-  gap_closed?: Measure | null
-  ft_icl_gap?: Measure | null
-  overexposure?: Measure | null
-  forgetting?: Measure | null
-  compute_flops?: number | null
-}
-
-export interface ExperimentResults {
-  rows: ResultRow[]
-  chance: number
-  notes: string[]
-}
+// the result table's shapes are the evaluation service's schemas (declared once, there)
+export type ExperimentResults = ExperimentResultsT
+export type ResultRow = ResultRowT
 
 export interface Cell {
   key: string

@@ -1,3 +1,3 @@
-export { ExperimentsApi, type Experiment, type ExperimentResults, type ResultRow, type Measure, type Cell } from './api.ts'
+export { ExperimentsApi, type Experiment, type ExperimentResults, type ResultRow, type Cell } from './api.ts'
 export { follow, activity } from './follow.ts'
 export { formatResults } from './table.ts'

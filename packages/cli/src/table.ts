@@ -1,18 +1,51 @@
-import type { ExperimentResults, Measure, ResultRow } from './api.ts'
+import type { ExperimentResults, ResultRow } from './api.ts'
 
-const pct = (m: Measure | null | undefined) => (m && m.value !== null ? `${(m.value * 100).toFixed(1)}%` : '—')
-const interval = (m: Measure | null | undefined) => (m && m.value !== null && m.ci_low !== null && m.ci_high !== null ? `${pct(m)} [${(m.ci_low * 100).toFixed(0)}, ${(m.ci_high * 100).toFixed(0)}]` : pct(m))
-const ratio = (m: Measure | null | undefined) => (m && m.value !== null ? `${m.value.toFixed(2)}${m.ci_low !== null && m.ci_high !== null ? ` [${m.ci_low.toFixed(2)}, ${m.ci_high.toFixed(2)}]` : ''}` : '—')
+type Est = { value: number | null; ci_low: number | null; ci_high: number | null }
+type Group = Pick<NonNullable<ResultRow['gap_closed']>, 'estimate' | 'undefined_share' | 'undefined_reason'>
+
+const pct = (m: Est | null | undefined) => (m && m.value !== null ? `${(m.value * 100).toFixed(1)}%` : '—')
+const interval = (m: Est | null | undefined) => (m && m.value !== null && m.ci_low !== null && m.ci_high !== null ? `${pct(m)} [${(m.ci_low * 100).toFixed(0)}, ${(m.ci_high * 100).toFixed(0)}]` : pct(m))
+const sgn = (x: number, digits: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(digits)}`
+const points = (m: Est | null | undefined) =>
+  m && m.value !== null ? `${sgn(m.value, 1)} pt${m.ci_low !== null && m.ci_high !== null ? ` [${sgn(m.ci_low, 0)}, ${sgn(m.ci_high, 0)}]` : ''}` : '—'
+const ratio = (m: Est) => `${m.value!.toFixed(2)}${m.ci_low !== null && m.ci_high !== null ? ` [${m.ci_low.toFixed(2)}, ${m.ci_high.toFixed(2)}]` : ''}`
+/** Gap closed, or why not: it is shown only where the ICL gain's interval lies above 0. */
+const closed = (g: Group | undefined) =>
+  !g ? '—' : g.undefined_reason !== null ? 'undefined (ICL ≤ base)' : `${ratio(g.estimate)}${g.undefined_share > 0 ? ` (${(g.undefined_share * 100).toFixed(0)}% undef.)` : ''}`
 
 function label(r: ResultRow): string {
   if (r.method === 'base') return 'base (no news)'
   if (r.method === 'icl') return 'ICL (news in context)'
-  const parts = [r.method === 'ft_icl' ? `FT+ICL ${r.protocol}` : `FT ${r.protocol}`]
-  if (r.samples) parts.push(`n=${r.samples}`)
-  return parts.join(' ')
+  return r.label
 }
 
-/** The experiment's result table as fixed-width text: one block per model, base / ICL / each FT row. */
+function render(head: string[], body: string[][]): string[] {
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)))
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)]
+}
+
+/** The comparisons of a news block: the ICL gain once, then the FT-ICL gap and gap closed of each FT row; overall and per type. */
+function comparisons(rows: ResultRow[], types: string[]): string[] {
+  const icl = rows.find((r) => r.method === 'icl' && r.icl_gain)?.icl_gain
+  const fts = rows.filter((r) => r.method === 'ft')
+  const out: string[][] = []
+  if (icl) out.push(['ICL gain = ICL − base', points(icl.estimate), ...types.map((t) => points(icl.by_type[t]?.estimate))])
+  for (const r of fts) {
+    if (r.ft_icl_gap) out.push([`FT-ICL gap · ${r.label}`, points(r.ft_icl_gap.estimate), ...types.map((t) => points(r.ft_icl_gap!.by_type[t]?.estimate))])
+    if (r.gap_closed) out.push([`gap closed · ${r.label}`, closed(r.gap_closed), ...types.map((t) => closed(r.gap_closed!.by_type[t]))])
+  }
+  if (out.length === 0) return []
+  const lines = render(['comparison [95% CI]', 'all', ...types], out)
+  const undefinedHere = fts.find((r) => r.gap_closed?.undefined_reason)
+  if (undefinedHere) lines.push(`gap closed ${undefinedHere.gap_closed!.undefined_reason}`)
+  return ['', ...lines]
+}
+
+/**
+ * The experiment's result table as fixed-width text: one block per model and set, base / ICL / each
+ * FT row with accuracy overall and per question type, then the ICL gain, FT-ICL gap and gap closed.
+ */
 export function formatResults(results: ExperimentResults): string {
   const out: string[] = []
   const models = [...new Set(results.rows.map((r) => r.model))]
@@ -20,18 +53,18 @@ export function formatResults(results: ExperimentResults): string {
     for (const set of ['news', 'control'] as const) {
       const rows = results.rows.filter((r) => r.model === model && r.set === set)
       if (rows.length === 0) continue
-      const types = set === 'news' ? ['recall', 'implication'] : ['knowledge', 'reasoning']
-      const head = ['method', 'accuracy [95% CI]', ...types, ...(set === 'news' ? ['gap closed [95% CI]', 'train FLOPs'] : ['change vs base'])]
+      // the question types are whatever the set has (recall / implication; knowledge / reasoning)
+      const types = [...new Set(rows.flatMap((r) => Object.keys(r.by_type)))].sort()
+      const head = ['method', 'accuracy [95% CI]', ...types, ...(set === 'news' ? ['train FLOPs'] : ['change vs base'])]
       const body = rows.map((r) => [
         label(r),
         interval(r.accuracy),
-        ...types.map((t) => pct(r.by_type[t])),
-        ...(set === 'news' ? [r.method === 'ft' ? ratio(r.gap_closed) : '', r.compute_flops ? r.compute_flops.toExponential(2) : ''] : [r.forgetting ? interval(r.forgetting) : '']),
+        ...types.map((t) => interval(r.by_type[t])),
+        ...(set === 'news' ? [r.compute_flops ? r.compute_flops.toExponential(2) : ''] : [r.forgetting ? points(r.forgetting.estimate) : '']),
       ])
-      const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)))
-      const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
-      out.push(`${model} — ${set === 'news' ? 'New News questions' : 'control set (forgetting)'} (n = ${rows[0]!.accuracy.n}; chance ${(results.chance * 100).toFixed(0)}%)`)
-      out.push(line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line), '')
+      const items = rows.find((r) => r.icl_gain)?.icl_gain?.items
+      out.push(`${model} — ${set === 'news' ? 'New News questions' : 'control set (forgetting)'} (${rows[0]!.accuracy.n} questions${items ? ` on ${items} news item${items === 1 ? '' : 's'}` : ''}; chance ${(results.chance * 100).toFixed(0)}%)`)
+      out.push(...render(head, body), ...(set === 'news' ? comparisons(rows, types) : []), '')
     }
   }
   if (results.notes.length) out.push(...results.notes.map((n) => `note: ${n}`))

@@ -4,7 +4,7 @@ import { expandCells } from '../src/experiments/cells.ts'
 import { BASE_DEFAULTS, type ResolvedSpec } from '../src/experiments/spec.ts'
 
 const spec = (over: Partial<ResolvedSpec>): ResolvedSpec => ({
-  ...BASE_DEFAULTS, name: 'x', preset: null, news_set_id: 'ns_news', control_set_id: 'ns_control', item_keys: ['mathematics-001'], models: ['m'], samples_per_news: [8], control: true, ...over,
+  ...BASE_DEFAULTS, name: 'x', preset: null, news_set_id: 'ns_news', control_set_id: 'ns_control', item_keys: ['mathematics-001'], models: ['m'], model_params: { m: 1e9 }, samples_per_news: [8], control: true, ...over,
 })
 const evals = (s: ResolvedSpec) => expandCells(s).filter((c) => c.kind === 'evaluation')
 

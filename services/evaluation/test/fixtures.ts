@@ -51,21 +51,26 @@ export async function seedControlSet(db: Kysely<Database>, qs: ControlQuestion[]
 
 /**
  * Trains a tiny LoRA adapter on the real worker (naive FT on the news text: a second or two on the
- * tiny model) and registers it as the training service would: a training_jobs row and an adapters
- * row whose location names the worker and the adapter's name there.
+ * tiny model) and registers it as the training service would: a training_jobs row (naive: the news
+ * set as its source) and an adapters row whose location names the worker and the adapter's name there.
  */
-export async function trainAdapter(db: Kysely<Database>, workerUrl: string, items: NewsItem[], name: string, flops = 1e12, settings: { epochs?: number; learning_rate?: number } = {}): Promise<string> {
+export async function trainAdapter(
+  db: Kysely<Database>, workerUrl: string, items: NewsItem[], name: string, flops = 1e12,
+  opts: { newsSetId?: string; epochs?: number; learning_rate?: number } = {},
+): Promise<string> {
   const worker = new WorkerClient({ baseURL: workerUrl })
-  const started = await worker.startTraining({ adapter_name: name, examples: items.map((i) => ({ messages: naiveConversation(i) })), epochs: 1, batch_size: 4, learning_rate: 1e-3, lora: { r: 4, alpha: 8 }, overwrite: true, ...settings })
+  const { newsSetId = 'ns_fixture', epochs = 1, learning_rate = 1e-3 } = opts
+  const hyperparameters = { lora: { r: 4, alpha: 8 }, learning_rate, epochs, batch_size: 4 }
+  const started = await worker.startTraining({ adapter_name: name, examples: items.map((i) => ({ messages: naiveConversation(i) })), ...hyperparameters, overwrite: true })
   const done = await worker.waitForTraining(started.id, { intervalMs: 100 })
   if (done.state !== 'succeeded' || !done.adapter) throw new Error(`fixture training failed: ${done.error}`)
   const jobId = newId('job')
-  await db.insertInto('training_jobs').values({ id: jobId, name, base_model: done.adapter.base_model, data: JSON.stringify({ kind: 'fixture' }), settings: JSON.stringify({}), seed: 0, state: 'succeeded' }).execute()
+  await db.insertInto('training_jobs').values({ id: jobId, name, base_model: done.adapter.base_model, data: JSON.stringify({ sources: [{ news_set_id: newsSetId, weight: 1 }] }), settings: JSON.stringify(hyperparameters), seed: 0, state: 'succeeded' }).execute()
   const adapterId = newId('ad')
   await db.insertInto('adapters').values({
     id: adapterId, name, job_id: jobId, base_model: done.adapter.base_model, worker_id: null,
     location: JSON.stringify({ worker_id: null, worker_url: workerUrl, name }), data_sha256: done.adapter.data_sha256,
-    hyperparameters: JSON.stringify(done.adapter.hyperparameters), final_loss: done.adapter.final_loss,
+    hyperparameters: JSON.stringify(hyperparameters), final_loss: done.adapter.final_loss,
     compute: JSON.stringify({ flops, tokens: done.adapter.tokens_trained }), manifest: JSON.stringify(done.adapter),
   }).execute()
   return adapterId

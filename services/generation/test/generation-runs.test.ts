@@ -39,7 +39,9 @@ const rows = (runId: string) => tdb.db.selectFrom('generation_samples').selectAl
 
 t.test('every protocol end to end on two news items: counts and provenance', async (t) => {
   for (const protocol of ['naive', 'paraphrase', 'implication', 'self_qa'] as const) {
-    const created = await create({ protocol, options: { ...small, samples_per_news: 3, seed: 11 } })
+    // replay 1: a copy of the news per item, so even the tiny random model's run (whose self-play
+    // output the parsers reject) must end with accepted samples for every item
+    const created = await create({ protocol, options: { ...small, samples_per_news: 3, seed: 11, replay: 1 } })
     t.match(created, { state: 'queued', protocol, progress: { done: 0, total: 2 }, samples: { requested: 6 } })
     const run = await finished(created.id)
     t.equal(run.state, 'succeeded', `${protocol}: ${run.error ?? ''}`)
@@ -48,13 +50,19 @@ t.test('every protocol end to end on two news items: counts and provenance', asy
     const acc = stored.filter((r) => r.accepted)
     t.equal(run.samples.accepted, acc.length, `${protocol}: accepted counter = stored accepted rows`)
     t.equal(run.samples.rejected, stored.length - acc.length, `${protocol}: rejected counter = stored rejected rows`)
-    t.ok(acc.length <= 6, 'never more accepted than requested')
+    const generated = acc.filter((r) => (r.raw as { stage: string }).stage !== 'replay')
+    const replays = acc.filter((r) => (r.raw as { stage: string }).stage === 'replay')
+    t.ok(generated.length <= 6, 'never more generated samples accepted than requested')
+    t.equal(replays.length, 2, `${protocol}: one replay per news item`)
+    t.ok(acc.length > 0, `${protocol}: accepts samples (${acc.length})`)
+    t.same([...new Set(acc.map((r) => r.item_id))].length, 2, `${protocol}: every news item has accepted samples`)
+    t.ok(replays.every((r) => r.messages![1]!.role === 'assistant' && r.messages![1]!.content.length > 50), 'a replay teaches the news text')
     const byReason = stored.filter((r) => !r.accepted).reduce<Record<string, number>>((m, r) => ({ ...m, [r.reject_reason!]: (m[r.reject_reason!] ?? 0) + 1 }), {})
     t.same(run.samples.rejected_by_reason, byReason, `${protocol}: rejections by reason add up`)
     t.ok(stored.every((r) => r.raw && typeof r.raw === 'object'), 'raw output kept for every sample')
-    t.match(run.provenance, { protocol, template_version: /^sys2ft-selfplay-/, dataset: { set_id: setId, version: /\d/ }, options: { seed: 11, samples_per_news: 3 } })
+    t.match(run.provenance, { protocol, template_version: /^sys2ft-selfplay-/, dataset: { set_id: setId, version: /\d/ }, options: { seed: 11, samples_per_news: 3, replay: 1 } })
     if (protocol === 'naive') {
-      t.equal(acc.length, 6, 'naive: the news text itself, three copies each')
+      t.equal(generated.length, 6, 'naive: the news text itself, three copies each')
       t.equal(run.throughput.worker_calls, 0, 'naive needs no model')
     } else {
       t.match(run.provenance, { worker: { engine: 'hf', model: 'tiny-qwen2' }, generating_model: 'tiny-qwen2' })

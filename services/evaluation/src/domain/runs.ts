@@ -6,7 +6,7 @@ import type { SummaryT } from '../schemas/summary.ts'
 import { DEFAULT_ANSWER_PREFIX, EVAL_TEMPLATE_SHA256, EVAL_TEMPLATE_VERSION } from '@sys2ft/dataset'
 import { filterErrors, questionIdsSha256, selectQuestions } from './questions.ts'
 import { loadScored, summarize } from './summary.ts'
-import { DEFAULT_BOOTSTRAP } from './stats.ts'
+import { CLUSTERS, DEFAULT_BOOTSTRAP } from './stats.ts'
 import type { EvalRunRow } from './execute.ts'
 
 const GENERATE_ONLY = ['reasoning', 'max_tokens', 'temperature', 'unparsed'] as const
@@ -107,11 +107,15 @@ export const primaryOf = (run: EvalRunRow) => (run.scoring === 'generate' ? 'gen
  * results so far without intervals (cheap enough for every GET of a running run).
  */
 export async function currentSummary(db: Kysely<Database>, run: EvalRunRow, opts: { intervals?: boolean } = {}): Promise<SummaryT | null> {
-  if (run.summary && !(run.summary as SummaryT).partial) return run.summary as unknown as SummaryT
+  const stored = run.summary as unknown as SummaryT | null
+  // a summary stored before the cluster bootstrap has per-question intervals (too narrow): recompute it
+  const current = stored?.bootstrap?.resampled === CLUSTERS
+  if (stored && !stored.partial && current) return stored
   const rows = await loadScored(db, run.id)
   if (rows.length === 0) return null
   const seed = (run.options as ResolvedOptions).seed
-  return summarize(rows, { total: run.progress_total, primary: primaryOf(run), settings: { ...DEFAULT_BOOTSTRAP, seed, resamples: opts.intervals ? DEFAULT_BOOTSTRAP.resamples : 0 } })
+  const intervals = opts.intervals || (stored !== null && !stored.partial)
+  return summarize(rows, { total: run.progress_total, primary: primaryOf(run), settings: { ...DEFAULT_BOOTSTRAP, seed, resamples: intervals ? DEFAULT_BOOTSTRAP.resamples : 0 } })
 }
 
 export function runOut(run: EvalRunRow, summary: SummaryT | null): EvalRunT {

@@ -1,11 +1,13 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database } from '@sys2ft/db'
 import type { GroupStatsT, MeasureT, SummaryT } from '../schemas/summary.ts'
-import { bootstrapMean, DEFAULT_BOOTSTRAP, type BootstrapSettings } from './stats.ts'
+import { bootstrapMean, CLUSTERS, DEFAULT_BOOTSTRAP, type BootstrapSettings } from './stats.ts'
 
 /** What a summary needs of one result (a few columns; never the prompts). */
 export interface ScoredQuestion {
   question_id: string
+  /** The news item the question is about (the bootstrap's cluster); the question itself on a control set. */
+  cluster: string
   domain: string | null
   type: string
   correct: boolean
@@ -21,18 +23,19 @@ export interface ScoredQuestion {
 
 export async function loadScored(db: Kysely<Database>, runId: string): Promise<ScoredQuestion[]> {
   const rows = await db
-    .selectFrom('eval_results')
+    .selectFrom('eval_results as r')
+    .innerJoin('questions as q', 'q.id', 'r.question_id')
     .select([
-      'question_id', 'domain', 'type', 'correct', 'parsed', 'option_order',
-      sql<Record<string, boolean> | null>`scores -> 'correct_by'`.as('correct_by'),
-      sql<number | null>`(scores ->> 'letter_mass')::float8`.as('letter_mass'),
-      sql<boolean>`coalesce(scores ->> 'finish_reason' = 'length', false)`.as('truncated'),
+      'r.question_id', 'q.item_id', 'r.domain', 'r.type', 'r.correct', 'r.parsed', 'r.option_order',
+      sql<Record<string, boolean> | null>`r.scores -> 'correct_by'`.as('correct_by'),
+      sql<number | null>`(r.scores ->> 'letter_mass')::float8`.as('letter_mass'),
+      sql<boolean>`coalesce(r.scores ->> 'finish_reason' = 'length', false)`.as('truncated'),
     ])
-    .where('run_id', '=', runId)
-    .orderBy('question_id')
+    .where('r.run_id', '=', runId)
+    .orderBy('r.question_id')
     .execute()
   return rows.map((r) => ({
-    question_id: r.question_id, domain: r.domain, type: r.type, correct: r.correct, parsed: r.parsed,
+    question_id: r.question_id, cluster: r.item_id ?? r.question_id, domain: r.domain, type: r.type, correct: r.correct, parsed: r.parsed,
     options: (r.option_order as number[]).length,
     correct_by: r.correct_by ?? {},
     letter_mass: r.letter_mass,
@@ -45,7 +48,7 @@ function group(rows: ScoredQuestion[], settings: BootstrapSettings, key: string)
   return {
     n: rows.length,
     correct: outcomes.reduce<number>((s, x) => s + x, 0),
-    accuracy: bootstrapMean(outcomes, settings, key),
+    accuracy: bootstrapMean(outcomes, rows.map((r) => r.cluster), settings, key),
     chance: rows.length ? rows.reduce((s, r) => s + 1 / r.options, 0) / rows.length : 0,
     letter_mass: mean(rows.map((r) => r.letter_mass).filter((m): m is number => m !== null)),
   }
@@ -64,9 +67,10 @@ function groupsBy(rows: ScoredQuestion[], by: (r: ScoredQuestion) => string, set
 }
 
 /**
- * Accuracy overall, per domain and per question type, each with its bootstrap interval and the
- * chance level and the letter mass; plus the accuracy under every other choice rule, and the
- * unparsed and truncated answers of a `generate` run. `resamples: 0` gives values without intervals (cheap, for a run still going).
+ * Accuracy overall, per domain and per question type, each with its cluster-bootstrap interval
+ * (resampling news items, the same items for every run: see stats.ts), the chance level and the
+ * letter mass; plus the accuracy under every other choice rule, and the unparsed and truncated
+ * answers of a `generate` run. `resamples: 0` gives values without intervals (cheap, for a run still going).
  */
 export function summarize(rows: ScoredQuestion[], opts: { total: number; primary: MeasureT | 'generate'; settings?: BootstrapSettings }): SummaryT {
   const settings = opts.settings ?? DEFAULT_BOOTSTRAP
@@ -77,13 +81,13 @@ export function summarize(rows: ScoredQuestion[], opts: { total: number; primary
     questions: rows.length,
     total: opts.total,
     primary: opts.primary,
-    overall: group(rows, settings, 'overall'),
+    overall: group(rows, settings, 'all'),
     by_domain: groupsBy(rows, (r) => r.domain ?? 'none', settings, 'domain'),
     by_type: groupsBy(rows, (r) => r.type, settings, 'type'),
-    measures: Object.fromEntries(rules.map((m) => [m, bootstrapMean(rows.map((r) => (r.correct_by[m] ? 1 : 0)), settings, `measure:${m}`)])),
+    measures: Object.fromEntries(rules.map((m) => [m, bootstrapMean(rows.map((r) => (r.correct_by[m] ? 1 : 0)), rows.map((r) => r.cluster), settings, `measure:${m}`)])),
     unparsed: unparsed.length,
     truncated: rows.filter((r) => r.truncated).length,
     fallback_correct: unparsed.filter((r) => r.correct_by.with_fallback).length,
-    bootstrap: settings,
+    bootstrap: { ...settings, resampled: CLUSTERS },
   }
 }

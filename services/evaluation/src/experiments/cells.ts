@@ -1,4 +1,4 @@
-import { BASE_DEFAULTS, type ProtocolVariantT, type ResolvedSpec, type ScoringMethodT, type ScoringSpecT } from './spec.ts'
+import { BASE_DEFAULTS, samplesFor, type ProtocolVariantT, type ResolvedSpec, type ScoringMethodT, type ScoringSpecT } from './spec.ts'
 
 export type CellKind = 'generation' | 'training' | 'evaluation'
 
@@ -64,8 +64,11 @@ export function expandCells(spec: ResolvedSpec): CellPlan[] {
       pushEval({ key: `eval:control:base:${model}`, bind: [], depends_on: [], labels: { model, mode: 'base', method: 'base', set: 'control' } }, model, 'base', spec.control_set_id, undefined)
 
     for (const v of spec.protocols)
-      for (const samples of spec.samples_per_news)
+      for (const level of spec.samples_per_news)
         for (const seed of spec.seeds) {
+          // matched compute: the level is the largest model's samples; this model's are scaled to it
+          const samples = samplesFor(spec, model, level)
+          const compute: Record<string, number> = spec.match_compute ? { compute_level: level } : {}
           const genKey = `gen:${model}:${variantKey(v)}:n${samples}:seed${seed}`
           cells.push({
             key: genKey,
@@ -73,13 +76,13 @@ export function expandCells(spec: ResolvedSpec): CellPlan[] {
             body: { news_set_id: spec.news_set_id, protocol: v.protocol, filter, options: { ...spec.generation, samples_per_news: samples, seed, news_in_context: v.news_in_context, replay: v.replay, model } },
             bind: [],
             depends_on: [],
-            labels: { model, protocol: variantKey(v), samples, seed },
+            labels: { model, protocol: variantKey(v), samples, ...compute, seed },
           })
           for (const lr of spec.training.learning_rate)
             for (const epochs of spec.training.epochs)
               for (const r of spec.training.lora_r) {
                 const trainKey = `train:${model}:${variantKey(v)}:n${samples}:seed${seed}:lr${lr}:ep${epochs}:r${r}`
-                const labels = { model, protocol: variantKey(v), samples, seed, learning_rate: lr, epochs, lora_r: r }
+                const labels = { model, protocol: variantKey(v), samples, ...compute, seed, learning_rate: lr, epochs, lora_r: r }
                 cells.push({
                   key: trainKey,
                   kind: 'training',

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely'
 import type { Database } from '@sys2ft/db'
 import { DOMAINS } from '@sys2ft/dataset'
 import { ProblemError, invalid } from '@sys2ft/service-kit'
-import { BASE_DEFAULTS, DEMO_SUBSET, PRESET_DEFAULTS, normaliseProtocols, type ExperimentRequestT, type ResolvedSpec } from './spec.ts'
+import { BASE_DEFAULTS, DEMO_SUBSET, MAX_SAMPLES_PER_NEWS, MODEL_PARAMS, PRESET_DEFAULTS, normaliseProtocols, samplesFor, type ExperimentRequestT, type ResolvedSpec } from './spec.ts'
 
 /**
  * Turns a request into a complete spec: the preset's defaults, then the request; the news subset
@@ -43,15 +43,21 @@ export async function resolveSpec(db: Kysely<Database>, req: ExperimentRequestT,
   if (control && !controlSet) throw invalid([{ path: '/control', message: 'no control set is loaded' }])
 
   const training = { ...BASE_DEFAULTS.training, ...p.training, ...req.training }
+  const models = req.models ?? p.models ?? [await ctx.defaultModel()]
+  const samples_per_news = req.samples_per_news ?? p.samples_per_news ?? BASE_DEFAULTS.samples_per_news
+  const match_compute = req.match_compute ?? p.match_compute ?? BASE_DEFAULTS.match_compute
+  const model_params = match_compute ? matchedParams(models, req.model_params ?? {}, samples_per_news) : {}
   return {
     name: req.name ?? `${preset ?? 'experiment'} on ${domains?.join('+') ?? (DOMAINS.length === new Set(items.map((i) => i.domain)).size ? 'all domains' : 'a subset')}`,
     preset,
     news_set_id: set.id,
     control_set_id: controlSet?.id ?? null,
     item_keys: items.map((i) => i.key),
-    models: req.models ?? p.models ?? [await ctx.defaultModel()],
+    models,
+    match_compute,
+    model_params,
     protocols: normaliseProtocols(req.protocols) ?? p.protocols ?? BASE_DEFAULTS.protocols,
-    samples_per_news: req.samples_per_news ?? p.samples_per_news ?? BASE_DEFAULTS.samples_per_news,
+    samples_per_news,
     generation: { ...BASE_DEFAULTS.generation, ...p.generation, ...req.generation },
     training,
     seeds: req.seeds ?? p.seeds ?? BASE_DEFAULTS.seeds,
@@ -60,4 +66,15 @@ export async function resolveSpec(db: Kysely<Database>, req: ExperimentRequestT,
     ft_icl: req.ft_icl ?? p.ft_icl ?? BASE_DEFAULTS.ft_icl,
     control,
   }
+}
+
+/** Each model's parameter count for matched compute, checked: known, and no cell over the samples cap. */
+function matchedParams(models: string[], given: Record<string, number>, levels: number[]): Record<string, number> {
+  const params = Object.fromEntries(models.map((m) => [m, given[m] ?? MODEL_PARAMS[m]]))
+  const unknown = models.filter((m) => params[m] === undefined)
+  if (unknown.length) throw invalid(unknown.map((m) => ({ path: '/model_params', message: `match_compute needs the parameter count of ${m}: give it in model_params` })))
+  const spec = { match_compute: true, models, model_params: params as Record<string, number> }
+  const over = models.flatMap((m) => levels.filter((l) => samplesFor(spec, m, l) > MAX_SAMPLES_PER_NEWS).map((l) => `${m} at ${l} needs ${samplesFor(spec, m, l)}`))
+  if (over.length) throw invalid([{ path: '/samples_per_news', message: `matched compute exceeds ${MAX_SAMPLES_PER_NEWS} samples per news: ${over.join('; ')}` }])
+  return spec.model_params
 }

@@ -1,48 +1,58 @@
 import type { Kysely } from 'kysely'
 import type { Database } from '@sys2ft/db'
 import { buildReport } from '../domain/report.ts'
+import type { ComparisonKindT, ComparisonT } from '../schemas/reports.ts'
+import type { ExperimentResultsT, ResultRowT } from '../schemas/results.ts'
+import type { GroupStatsT } from '../schemas/summary.ts'
 import type { CellRow } from './experiments.ts'
 
-type Est = { value: number | null; ci_low: number | null; ci_high: number | null; n?: number }
+const NO_ACCURACY = { value: null, ci_low: null, ci_high: null, n: 0 }
+const accuracy = (g: GroupStatsT) => ({ ...g.accuracy, n: g.n })
 
 /**
  * The experiment's table: one row per evaluation cell (base, ICL, each adapter's FT / FT+ICL, the
  * control set), its accuracy overall, per type and per domain with 95% intervals, and the
- * comparisons of the evaluation report (gap closed, FT-ICL gap, overexposure, forgetting).
+ * comparisons of the evaluation report that concern it (ICL gain, FT-ICL gap, gap closed with its
+ * guard, overexposure, forgetting), each overall, per type and per domain.
  */
-export async function experimentResults(db: Kysely<Database>, cells: CellRow[]) {
+export async function experimentResults(db: Kysely<Database>, cells: CellRow[]): Promise<ExperimentResultsT> {
   const evals = cells.filter((c) => c.kind === 'evaluation' && c.state === 'succeeded' && c.resource_id)
   if (evals.length === 0) return { rows: [], chance: 0.25, notes: ['no evaluation finished'], report_runs: [] }
   const ids = evals.map((c) => c.resource_id!)
   const report = await buildReport(db, ids)
-  const cmp = (kind: string, role: string, id: string): Est | null => {
-    const c = report.comparisons.find((x) => x.kind === kind && x.runs[role] === id)
-    return c ? { ...c.estimate, n: c.n } : null
-  }
-  const rows = evals.map((cell) => {
+  const cmp = (kind: ComparisonKindT, role: string, id: string): ComparisonT | null => report.comparisons.find((x) => x.kind === kind && x.runs[role] === id) ?? null
+  const rows = evals.map((cell): ResultRowT => {
     const id = cell.resource_id!
     const run = report.runs.find((r) => r.id === id)!
     const labels = (cell.spec as { labels: Record<string, unknown> }).labels
     const s = run.summary
-    const group = (g: Record<string, { n: number; accuracy: Est }> | undefined) => Object.fromEntries(Object.entries(g ?? {}).map(([k, v]) => [k, { ...v.accuracy, n: v.n }]))
+    const group = (g: Record<string, GroupStatsT> | undefined) => Object.fromEntries(Object.entries(g ?? {}).map(([k, v]) => [k, accuracy(v)]))
+    const gapClosed = run.mode === 'ft' && run.set_kind === 'news' ? cmp('gap_closed', 'ft', id) : null
+    // an FT row carries the ICL gain its gap closed was guarded by (same base and ICL runs)
+    const iclGain = run.mode === 'icl' ? cmp('icl_gain', 'icl', id) : gapClosed ? (report.comparisons.find((x) => x.kind === 'icl_gain' && x.runs.icl === gapClosed.runs.icl && x.runs.base === gapClosed.runs.base) ?? null) : null
+    const opt = <K extends string, V>(k: K, v: V | undefined) => (v === undefined ? {} : ({ [k]: v } as Record<K, V>))
     return {
       model: run.model,
       method: run.mode,
       set: run.set_kind,
-      protocol: labels.protocol as string | undefined,
-      samples: labels.samples as number | undefined,
-      seed: labels.seed as number | undefined,
-      learning_rate: labels.learning_rate as number | undefined,
-      epochs: labels.epochs as number | undefined,
-      lora_r: labels.lora_r as number | undefined,
+      label: run.label,
+      ...opt('protocol', labels.protocol as string | undefined),
+      ...opt('samples', labels.samples as number | undefined),
+      ...opt('compute_level', labels.compute_level as number | undefined),
+      ...opt('seed', labels.seed as number | undefined),
+      ...opt('learning_rate', labels.learning_rate as number | undefined),
+      ...opt('epochs', labels.epochs as number | undefined),
+      ...opt('lora_r', labels.lora_r as number | undefined),
       cell: cell.key,
       eval_run_id: id,
       adapter_id: run.adapter_id,
-      accuracy: s ? { ...s.overall.accuracy, n: s.overall.n } : { value: null, ci_low: null, ci_high: null, n: 0 },
+      training: run.training,
+      accuracy: s ? accuracy(s.overall) : NO_ACCURACY,
       by_type: group(s?.by_type),
       by_domain: group(s?.by_domain),
-      gap_closed: run.mode === 'ft' ? cmp('gap_closed', 'ft', id) : null,
-      ft_icl_gap: run.mode === 'ft' ? cmp('ft_icl_gap', 'ft', id) : null,
+      icl_gain: iclGain,
+      gap_closed: gapClosed,
+      ft_icl_gap: run.mode === 'ft' && run.set_kind === 'news' ? cmp('ft_icl_gap', 'ft', id) : null,
       overexposure: run.mode === 'ft_icl' ? cmp('overexposure', 'ft_icl', id) : null,
       forgetting: run.set_kind === 'control' && run.mode === 'ft' ? cmp('forgetting', 'ft', id) : null,
       compute_flops: run.compute_flops,

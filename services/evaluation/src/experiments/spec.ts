@@ -46,9 +46,15 @@ export const ExperimentRequest = Type.Object(
     domains: Type.Optional(List(DomainSchema, 5, 'Only these domains.')),
     items_per_domain: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'The first N news items of each domain (a subset for quick runs).' })),
     item_keys: Type.Optional(List(Type.String({ minLength: 1 }), 10_000, 'Exactly these news items.')),
-    models: Type.Optional(List(Type.String({ minLength: 1 }), 8, 'Base models (each served by a worker). Default: the worker’s model.')),
+    models: Type.Optional(List(Type.String({ minLength: 1 }), 8, 'Base models (each served by a worker). Default: the worker’s model (`scaling`: the 0.5B and 1.5B models).')),
+    match_compute: Type.Optional(
+      Type.Boolean({
+        description: 'Matched training compute across model sizes: `samples_per_news` are the largest model’s, and a model with N parameters gets samples × N_largest / N (rounded), so the nominal 6·N·D is the same for every size at each level. Default: true for `scaling`, else false.',
+      }),
+    ),
+    model_params: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.Integer({ minimum: 1 }), { description: 'Parameter counts N for `match_compute`, for models the service does not know (it knows the Qwen2.5-Coder 0.5B and 1.5B aliases).' })),
     protocols: Type.Optional(Type.Array(Type.Union([ProtocolName, ProtocolVariant]), { minItems: 1, maxItems: 16 })),
-    samples_per_news: Type.Optional(List(Type.Integer({ minimum: 1, maximum: 4096 }), 8, 'Self-play samples per news item; several values make a scaling sweep.')),
+    samples_per_news: Type.Optional(List(Type.Integer({ minimum: 1, maximum: 4096 }), 8, 'Self-play samples per news item; several values make a scaling sweep (with `match_compute`: the largest model’s).')),
     generation: Type.Optional(
       Type.Object(
         {
@@ -102,6 +108,10 @@ export interface ResolvedSpec {
   control_set_id: string | null
   item_keys: string[]
   models: string[]
+  /** With it, `samples_per_news` are compute levels: the largest model's samples (see samplesFor). */
+  match_compute: boolean
+  /** Parameter counts of the models, when compute is matched. */
+  model_params: Record<string, number>
   protocols: ProtocolVariantT[]
   samples_per_news: number[]
   generation: { temperature: number; top_p: number; max_tokens: number; questions_per_call: number; items_per_call: number; max_rounds: number }
@@ -121,7 +131,8 @@ export const PRESET_DEFAULTS: Record<Preset, Partial<ResolvedSpec>> = {
   protocols: { protocols: [variant('naive'), variant('paraphrase'), variant('implication'), variant('self_qa')] },
   'contextual-shadowing': { protocols: (['paraphrase', 'implication', 'self_qa'] as const).flatMap((p) => [variant(p), variant(p, { news_in_context: true })]) },
   overexposure: { protocols: [variant('naive'), variant('self_qa')], ft_icl: true },
-  scaling: { protocols: [variant('self_qa')], samples_per_news: [8, 32, 128] },
+  // the research's emerging scaling law: accuracy vs training FLOPs, one curve per model size
+  scaling: { models: ['qwen2.5-coder-0.5b-instruct', 'qwen2.5-coder-1.5b-instruct'], match_compute: true, protocols: [variant('self_qa')], samples_per_news: [8, 32, 128] },
   forgetting: { protocols: [variant('naive'), variant('self_qa')], control: true },
   // sized for a 2-core CPU: short generations, small training batches
   demo: {
@@ -132,12 +143,36 @@ export const PRESET_DEFAULTS: Record<Preset, Partial<ResolvedSpec>> = {
   },
 }
 
+/**
+ * Parameter counts of the models the product ships (from their configs; tied embeddings counted
+ * once). The worker reports the exact count after training (compute.total_params), and the real
+ * FLOPs are what the report plots; these only size the cells of a matched-compute experiment.
+ */
+export const MODEL_PARAMS: Record<string, number> = {
+  'qwen2.5-coder-0.5b-instruct': 494_032_768,
+  'qwen2.5-coder-1.5b-instruct': 1_543_714_304,
+}
+
+/**
+ * Samples per news for a model at one level. Matched compute: training FLOPs are 6·N·D and D grows
+ * with the samples (the same protocol, prompts and tokenizer give samples of about the same length),
+ * so a model with N parameters gets level × N_largest / N samples and 6·N·D stays the same.
+ */
+export function samplesFor(spec: Pick<ResolvedSpec, 'match_compute' | 'model_params' | 'models'>, model: string, level: number): number {
+  if (!spec.match_compute) return level
+  const largest = Math.max(...spec.models.map((m) => spec.model_params[m]!))
+  return Math.max(1, Math.round((level * largest) / spec.model_params[model]!))
+}
+
+export const MAX_SAMPLES_PER_NEWS = 4096
+
 export const BASE_DEFAULTS = {
   protocols: [variant('self_qa')],
   samples_per_news: [64],
   generation: { temperature: 0.8, top_p: 0.95, max_tokens: 384, questions_per_call: 8, items_per_call: 8, max_rounds: 2 },
   training: { learning_rate: [2e-4], epochs: [2], lora_r: [16], batch_size: 8, max_seq_len: 1024, lr_scheduler: 'cosine' as const, warmup_ratio: 0.03 },
   seeds: [0],
+  match_compute: false,
   scoring: 'loglik' as ScoringSpecT,
   evaluation: { answer_prefix: DEFAULT_ANSWER_PREFIX },
   ft_icl: false,

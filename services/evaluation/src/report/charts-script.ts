@@ -42,26 +42,42 @@ export const CHARTS_SCRIPT = String.raw`
     var e = Math.floor(Math.log10(v) + 1e-9), m = Math.round(v / Math.pow(10, e) * 1000) / 1000;
     return m === 1 || m === 2 || m === 5 ? m + 'e' + e : '';
   };
+  // each point carries its own short label (protocol and samples per news), drawn next to it
+  var pointLabels = { id: 'pointLabels', afterDatasetsDraw: function (chart) {
+    var ctx = chart.ctx;
+    ctx.save();
+    ctx.font = '11px system-ui, sans-serif';
+    ctx.fillStyle = '#333';
+    chart.data.datasets.forEach(function (ds, i) {
+      var meta = chart.getDatasetMeta(i);
+      if (meta.hidden) return;
+      meta.data.forEach(function (el, j) { var p = ds.data[j]; if (p && p.label) ctx.fillText(p.label, el.x + 6, el.y - 6); });
+    });
+    ctx.restore();
+  } };
   var canvas = document.getElementById('chart-compute');
   if (canvas) {
-    var byModel = {};
+    // one series per mode, protocol variant and model: never one line through different protocols
+    var bySeries = {};
     data.runs.forEach(function (r) {
       if (r.compute_flops === null || !r.summary || (r.mode !== 'ft' && r.mode !== 'ft_icl') || r.set_kind !== 'news') return;
-      var key = r.model + (r.mode === 'ft_icl' ? ' (FT+ICL)' : '');
-      (byModel[key] = byModel[key] || []).push({ x: r.compute_flops, y: pct(r.summary.overall.accuracy.value) });
+      var t = r.training;
+      var label = t ? t.protocol + (t.news_in_context ? ' (shadowed)' : '') + (t.samples_per_news !== null ? ' ' + t.samples_per_news + '/news' : '') : r.label;
+      (bySeries[r.series] = bySeries[r.series] || []).push({ x: r.compute_flops, y: pct(r.summary.overall.accuracy.value), label: label });
     });
-    var series = Object.keys(byModel).sort().map(function (m, i) {
-      var points = byModel[m].sort(function (a, b) { return a.x - b.x; });
+    var series = Object.keys(bySeries).sort().map(function (m, i) {
+      var points = bySeries[m].sort(function (a, b) { return a.x - b.x; });
       return { label: m, data: points, showLine: true, borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length] };
     });
     new Chart(canvas, {
       type: 'scatter',
       data: { datasets: series },
+      plugins: [pointLabels],
       options: { responsive: true, maintainAspectRatio: false,
-        scales: { x: { type: 'logarithmic', title: { display: true, text: 'training compute (FLOPs)' },
+        scales: { x: { type: 'logarithmic', title: { display: true, text: 'training compute (FLOPs, log scale)' },
                        ticks: { callback: logTick } },
                   y: { min: 0, max: 100, title: { display: true, text: 'accuracy after fine-tuning (%)' } } },
-        plugins: { title: { display: true, text: 'Accuracy vs training compute, per model size' } } }
+        plugins: { title: { display: true, text: 'Accuracy vs training compute, per protocol and model' } } }
     });
   }
   document.body.setAttribute('data-charts', 'drawn');

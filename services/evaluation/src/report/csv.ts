@@ -1,7 +1,7 @@
 import type { EstimateT, GroupStatsT } from '../schemas/summary.ts'
-import type { ReportT } from '../schemas/reports.ts'
+import type { ComparisonGroupT, ReportT } from '../schemas/reports.ts'
 
-const COLUMNS = ['section', 'metric', 'group', 'run_id', 'label', 'model', 'adapter_id', 'mode', 'scoring', 'primary', 'set_name', 'n', 'correct', 'value', 'ci_low', 'ci_high', 'chance', 'runs'] as const
+const COLUMNS = ['section', 'metric', 'group', 'run_id', 'label', 'model', 'adapter_id', 'mode', 'scoring', 'primary', 'set_name', 'n', 'items', 'correct', 'value', 'ci_low', 'ci_high', 'chance', 'undefined_share', 'undefined_reason', 'runs'] as const
 type Row = Partial<Record<(typeof COLUMNS)[number], string | number | null>>
 
 /** RFC 4180: quote a field that holds a comma, quote or line break; double the quotes. */
@@ -15,7 +15,9 @@ const est = (e: EstimateT) => ({ value: e.value, ci_low: e.ci_low, ci_high: e.ci
 
 /**
  * The report as one CSV table: a row per run × group (overall, each domain, each question type) with
- * accuracy, interval, chance and counts; then a row per comparison and per comparison × domain.
+ * accuracy, interval, chance and counts; then a row per comparison overall, per domain and per
+ * question type (`group` is `all`, `domain:<d>` or `type:<t>` there), with its undefined share and,
+ * for a gap closed withheld because ICL does not beat base, the reason with the numbers.
  */
 export function renderCsv(report: ReportT): string {
   const rows: Row[] = []
@@ -29,10 +31,14 @@ export function renderCsv(report: ReportT): string {
     for (const [t, g] of Object.entries(s.by_type)) groupRow('accuracy_by_type', t, g)
     for (const [m, e] of Object.entries(s.measures)) rows.push({ section: 'accuracy', metric: `accuracy_${m}`, group: 'all', ...common, n: s.questions, ...est(e) })
   }
+  const label = new Map(report.runs.map((r) => [r.id, r.label]))
   for (const c of report.comparisons) {
     const runs = Object.entries(c.runs).map(([role, id]) => `${role}=${id}`).join(' ')
-    rows.push({ section: 'comparison', metric: c.kind, group: 'all', n: c.n, ...est(c.estimate), runs })
-    for (const [d, g] of Object.entries(c.by_domain)) rows.push({ section: 'comparison', metric: c.kind, group: d, n: g.n, value: g.value, ci_low: g.ci_low, ci_high: g.ci_high, runs })
+    const comparisonRow = (group: string, g: ComparisonGroupT) =>
+      rows.push({ section: 'comparison', metric: c.kind, group, label: label.get(c.runs.ft ?? c.runs.ft_icl ?? c.runs.icl ?? '') ?? null, n: g.n, items: g.items, ...est(g.estimate), undefined_share: g.undefined_share, undefined_reason: g.undefined_reason, runs })
+    comparisonRow('all', c)
+    for (const [d, g] of Object.entries(c.by_domain)) comparisonRow(`domain:${d}`, g)
+    for (const [t, g] of Object.entries(c.by_type)) comparisonRow(`type:${t}`, g)
   }
   return [COLUMNS.join(','), ...rows.map((r) => COLUMNS.map((c) => cell(r[c])).join(','))].join('\r\n') + '\r\n'
 }

@@ -1,84 +1,108 @@
-import type { EstimateT, GroupStatsT } from '../schemas/summary.ts'
-import type { ComparisonT, ReportRunT, ReportT } from '../schemas/reports.ts'
+import type { GroupStatsT } from '../schemas/summary.ts'
+import type { ComparisonGroupT, ComparisonT, ReportRunT, ReportT } from '../schemas/reports.ts'
 import { chartLibrary } from './chart-library.ts'
 import { CHARTS_SCRIPT } from './charts-script.ts'
+import { COMPARISONS, accuracyCell, comparisonCell, esc, pct, table } from './format.ts'
 
-/** Every piece of text from the database goes through this (set names, adapter names, labels). */
-export function esc(s: unknown): string {
-  return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
-}
+export { esc } from './format.ts'
 
 /** JSON inside a <script> element: "<" escaped so no string in the data can close the element. */
 const scriptJson = (v: unknown) => JSON.stringify(v).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029')
 
-const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(1)}%`)
-const signed = (x: number | null) => (x === null ? '–' : `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} pt`)
-const interval = (e: EstimateT, f: (x: number | null) => string = pct) => (e.ci_low === null ? '' : ` <span class="ci">[${esc(f(e.ci_low))}, ${esc(f(e.ci_high))}]</span>`)
+type Labels = Map<string, string>
+const roleLabel = (labels: Labels, c: ComparisonT) => esc(labels.get(c.runs.ft ?? c.runs.ft_icl ?? c.runs.icl ?? '') ?? '')
 
-const COMPARISONS: Record<ComparisonT['kind'], { title: string; format: (x: number | null) => string }> = {
-  ft_icl_gap: { title: 'FT-ICL gap = acc(ICL) − acc(FT)', format: signed },
-  gap_closed: { title: 'Fraction of the gap closed = (acc(FT) − acc(base)) / (acc(ICL) − acc(base))', format: (x) => (x === null ? '–' : x.toFixed(2)) },
-  overexposure: { title: 'Overexposure = acc(FT+ICL) − acc(ICL)', format: signed },
-  forgetting: { title: 'Forgetting = acc(FT) − acc(base) on the control set', format: signed },
-}
-
-const table = (head: string[], rows: string[][]) =>
-  `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('')}</tbody></table>`
-
-const accuracyCell = (g: GroupStatsT | undefined) => (g ? `${esc(pct(g.accuracy.value))}${interval(g.accuracy)}` : '–')
-
-function runsTable(runs: ReportRunT[]): string {
-  return table(
-    ['method', 'run', 'set', 'scoring', 'state', 'questions', 'accuracy [95% CI]', 'chance', 'unparsed'],
-    runs.map((r) => [
-      esc(r.label), `<code>${esc(r.id)}</code>`, esc(r.set_name), esc(`${r.scoring} (${r.primary})`), esc(r.state),
-      r.summary ? esc(`${r.summary.questions}/${r.summary.total}`) : '0', accuracyCell(r.summary?.overall), esc(r.summary ? pct(r.summary.overall.chance) : '–'),
-      r.scoring === 'generate' && r.summary ? esc(String(r.summary.unparsed)) : '',
-    ]),
-  )
-}
-
-/** One table per group (a domain, a question type): a row per run. */
-function groupTables(runs: ReportRunT[], pick: (r: ReportRunT) => Record<string, GroupStatsT> | undefined, heading: string): string {
-  const keys = [...new Set(runs.flatMap((r) => Object.keys(pick(r) ?? {})))].sort()
-  return keys
-    .map((k) => {
-      const rows = runs.filter((r) => pick(r)?.[k]).map((r) => {
-        const g = pick(r)![k]!
-        return [esc(r.label), esc(String(g.n)), esc(String(g.correct)), accuracyCell(g), esc(pct(g.chance))]
-      })
-      return `<section class="group"><h3>${esc(heading)}: ${esc(k)}</h3>${table(['method', 'questions', 'correct', 'accuracy [95% CI]', 'chance'], rows)}</section>`
+/**
+ * The headline, per model and set: the ICL gain (does the news in context help at all?), then per
+ * fine-tuned adapter its accuracy, FT-ICL gap and gap closed, each with its interval.
+ */
+function headline(report: ReportT): string {
+  const gains = report.comparisons.filter((c) => c.kind === 'icl_gain')
+  const fts = report.comparisons.filter((c) => c.kind === 'ft_icl_gap')
+  if (gains.length === 0 && fts.length === 0) return '<p>No comparison: add base, ICL and FT runs of one model on the same questions.</p>'
+  const run = new Map(report.runs.map((r) => [r.id, r]))
+  const icls = [...new Set([...gains.map((g) => g.runs.icl!), ...fts.map((g) => g.runs.icl!)])]
+  return icls
+    .map((iclId) => {
+      const gain = gains.find((g) => g.runs.icl === iclId)
+      const icl = run.get(iclId)!
+      const lead = gain
+        ? `<p class="lead">ICL gain <strong>${comparisonCell('icl_gain', gain)}</strong>: ICL ${esc(pct(gain.means.icl))} vs base ${esc(pct(gain.means.base))} on ${esc(gain.n)} questions about ${esc(gain.items)} news items.</p>` +
+          (gain.estimate.ci_low !== null && gain.estimate.ci_low > 0 ? '' : '<p class="warn">ICL does not beat base on these questions, so the fraction of the gap closed is undefined: fine-tuning cannot be said to close a gap that is not shown to exist.</p>')
+        : '<p class="notes">No base run to compare ICL with.</p>'
+      const rows = fts
+        .filter((c) => c.runs.icl === iclId)
+        .map((gap) => {
+          const ft = run.get(gap.runs.ft!)!
+          const closed = report.comparisons.find((c) => c.kind === 'gap_closed' && c.runs.ft === ft.id && c.runs.icl === iclId)
+          return [esc(ft.label), accuracyCell(ft.summary?.overall), comparisonCell('ft_icl_gap', gap), closed ? comparisonCell('gap_closed', closed, true) : '–']
+        })
+      return `<section class="block"><h3>${esc(icl.model)} · ${esc(icl.set_name)}</h3>${lead}${rows.length ? table(['fine-tuned adapter', 'FT accuracy [95% CI]', 'FT-ICL gap [95% CI]', 'gap closed [95% CI]'], rows) : ''}</section>`
     })
     .join('\n')
 }
 
-function comparisonsTable(report: ReportT): string {
-  if (report.comparisons.length === 0) return '<p>No comparison: add base, ICL and FT runs of one model on the same questions.</p>'
-  const label = new Map(report.runs.map((r) => [r.id, r.label]))
+/** Rows of comparisons (ICL gain, then each adapter's gap and gap closed) × columns of groups (question types or domains). */
+function comparisonMatrix(report: ReportT, labels: Labels, pick: (c: ComparisonT) => Record<string, ComparisonGroupT>, withAll: boolean): string {
+  const shown = report.comparisons.filter((c) => c.kind !== 'forgetting')
+  if (shown.length === 0) return ''
+  const keys = [...new Set(shown.flatMap((c) => Object.keys(pick(c))))].sort()
+  const head = ['comparison', ...(withAll ? ['all'] : []), ...keys]
+  const rows = shown.map((c) => [
+    `${esc(COMPARISONS[c.kind].short)}${c.kind === 'icl_gain' ? '' : ` · ${roleLabel(labels, c)}`}`,
+    ...(withAll ? [comparisonCell(c.kind, c)] : []),
+    ...keys.map((k) => comparisonCell(c.kind, pick(c)[k])),
+  ])
+  return table(head, rows, 'matrix')
+}
+
+/** Rows of runs × columns of groups: accuracy with its interval. */
+function accuracyMatrix(runs: ReportRunT[], pick: (r: ReportRunT) => Record<string, GroupStatsT> | undefined, withAll: boolean): string {
+  const keys = [...new Set(runs.flatMap((r) => Object.keys(pick(r) ?? {})))].sort()
+  const head = ['method', ...(withAll ? ['all'] : []), ...keys]
+  return table(head, runs.filter((r) => r.summary).map((r) => [esc(r.label), ...(withAll ? [accuracyCell(r.summary?.overall)] : []), ...keys.map((k) => accuracyCell(pick(r)?.[k]))]), 'matrix')
+}
+
+function runsTable(runs: ReportRunT[]): string {
+  // the unparsed count means something only for `generate` scoring
+  const generate = runs.some((r) => r.scoring === 'generate')
   return table(
-    ['comparison', 'runs', 'questions', 'value [95% CI]', 'by domain'],
-    report.comparisons.map((c) => {
-      const f = COMPARISONS[c.kind].format
-      const domains = Object.entries(c.by_domain).map(([d, g]) => `${esc(d)}: ${esc(f(g.value))}`).join('<br>')
-      return [esc(COMPARISONS[c.kind].title), Object.entries(c.runs).map(([role, id]) => `${esc(role)}: ${esc(label.get(id) ?? id)}`).join('<br>'), esc(String(c.n)), `${esc(f(c.estimate.value))}${interval(c.estimate, f)}`, domains]
-    }),
+    ['method', 'run', 'adapter', 'set', 'scoring', 'state', 'scored', 'accuracy [95% CI]', 'chance', ...(generate ? ['unparsed'] : [])],
+    runs.map((r) => [
+      esc(r.label), `<code>${esc(r.id)}</code>`, r.adapter_name ? esc(r.adapter_name) : '', esc(r.set_name), esc(`${r.scoring} (${r.primary})`), esc(r.state),
+      r.summary ? esc(`${r.summary.questions}/${r.summary.total}`) : '0', accuracyCell(r.summary?.overall), esc(r.summary ? pct(r.summary.overall.chance) : '–'),
+      ...(generate ? [r.scoring === 'generate' && r.summary ? esc(String(r.summary.unparsed)) : ''] : []),
+    ]),
+    'runs',
   )
+}
+
+/** Overexposure and forgetting: one row each. */
+function otherComparisons(report: ReportT, labels: Labels): string {
+  const rows = report.comparisons.filter((c) => c.kind === 'overexposure' || c.kind === 'forgetting')
+  if (rows.length === 0) return ''
+  return `<h2>Overexposure and forgetting</h2>${table(['comparison', 'run', 'questions', 'value [95% CI]'], rows.map((c) => [esc(COMPARISONS[c.kind].title), roleLabel(labels, c), esc(c.n), comparisonCell(c.kind, c)]))}`
 }
 
 const STYLE = `
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; padding: 0 1rem; color: #222; }
 h1 { font-size: 1.5rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #ddd; } h3 { font-size: 1rem; margin-bottom: .3rem; }
-table { border-collapse: collapse; margin: .5rem 0 1rem; } th, td { padding: .3rem .6rem; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; }
-th { background: #f6f6f6; } .ci { color: #777; font-size: .85em; } code { font-size: .8em; color: #555; }
-.chart { position: relative; height: 360px; margin: 1rem 0; } .groups { display: grid; grid-template-columns: repeat(auto-fill, minmax(30rem, 1fr)); gap: 0 1.5rem; }
-.notes { color: #666; font-size: .9em; }`
+table { border-collapse: collapse; margin: .5rem 0 1rem; width: 100%; } th, td { padding: .3rem .5rem; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; overflow-wrap: break-word; }
+th { background: #f6f6f6; overflow-wrap: normal; } table.runs code { word-break: break-all; } .ci { color: #777; font-size: .85em; } code { font-size: .8em; color: #555; }
+table.matrix td:first-child { width: 28%; } .lead { font-size: 1.05rem; } .warn { color: #8a4b00; background: #fff6e5; padding: .4rem .6rem; border-radius: 4px; }
+.undef { color: #8a4b00; font-weight: 600; } .block { margin-bottom: 1.5rem; }
+.chart { position: relative; height: 380px; margin: 1rem 0; } .notes { color: #666; font-size: .9em; }`
 
 /**
- * The HTML report: self-contained (Chart.js inlined, no network), tables first so it reads without
- * scripts, charts drawn from the same JSON that `format=json` returns.
+ * The HTML report, to read in a minute: the headline (ICL gain, then FT-ICL gap and gap closed per
+ * adapter) first, then the same per question type and per domain, the charts, and the run details.
+ * Self-contained (Chart.js inlined, no network); tables read without scripts; the charts are drawn
+ * from the same JSON that `format=json` returns.
  */
 export function renderHtml(report: ReportT): string {
-  const hasNews = report.runs.some((r) => r.summary && r.set_kind === 'news')
+  const labels: Labels = new Map(report.runs.map((r) => [r.id, r.label]))
+  const news = report.runs.filter((r) => r.set_kind === 'news')
+  const hasNews = news.some((r) => r.summary)
   const hasControl = report.runs.some((r) => r.summary && r.set_kind === 'control')
   const hasCompute = report.runs.some((r) => r.compute_flops !== null && r.summary && r.set_kind === 'news' && (r.mode === 'ft' || r.mode === 'ft_icl'))
   return `<!doctype html>
@@ -86,20 +110,24 @@ export function renderHtml(report: ReportT): string {
 <title>sys2ft evaluation report</title><style>${STYLE}</style></head>
 <body>
 <h1>sys2ft evaluation report</h1>
-<p>${esc(report.runs.length)} run(s); generated ${esc(report.generated_at)}; intervals: ${esc(Math.round(report.bootstrap.level * 100))}% percentile bootstrap over questions, ${esc(report.bootstrap.resamples)} resamples, seed ${esc(report.bootstrap.seed)}.</p>
-<h2>Runs</h2>
-${runsTable(report.runs)}
-<h2>Comparisons</h2>
-${comparisonsTable(report)}
+<p class="notes">${esc(report.runs.length)} run(s); generated ${esc(report.generated_at)}. Intervals: ${esc(Math.round(report.bootstrap.level * 100))}% paired cluster bootstrap over news items (the questions of one item are resampled together, the same items for every run compared), ${esc(report.bootstrap.resamples)} resamples, seed ${esc(report.bootstrap.seed)}. Differences in points (pt).</p>
+<h2>Headline</h2>
+${headline(report)}
+<h2>By question type</h2>
+${comparisonMatrix(report, labels, (c) => c.by_type, false)}
+${hasNews ? accuracyMatrix(news, (r) => r.summary?.by_type, false) : ''}
+<h2>By domain</h2>
+${comparisonMatrix(report, labels, (c) => c.by_domain, false)}
+${hasNews ? accuracyMatrix(news, (r) => r.summary?.by_domain, true) : ''}
+${otherComparisons(report, labels)}
+${hasControl ? `<h2>Control set by subject</h2>${accuracyMatrix(report.runs.filter((r) => r.set_kind === 'control'), (r) => r.summary?.by_domain, true)}` : ''}
 ${report.notes.length ? `<ul class="notes">${report.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
 <h2>Charts</h2>
+${hasCompute ? '<div class="chart"><canvas id="chart-compute" aria-label="Accuracy vs training compute"></canvas></div>' : '<p class="notes">No adapter in this report carries its training compute (adapters.compute.flops), so there is no accuracy-vs-compute chart.</p>'}
 ${hasNews ? '<div class="chart"><canvas id="chart-domains" aria-label="Accuracy by method and domain"></canvas></div>' : ''}
 ${hasControl ? '<div class="chart"><canvas id="chart-control" aria-label="Control set accuracy by method and subject"></canvas></div>' : ''}
-${hasCompute ? '<div class="chart"><canvas id="chart-compute" aria-label="Accuracy vs training compute"></canvas></div>' : '<p class="notes">No adapter in this report carries its training compute (adapters.compute.flops), so there is no accuracy-vs-compute chart.</p>'}
-<h2>By domain</h2>
-<div class="groups">${groupTables(report.runs, (r) => r.summary?.by_domain, 'Domain')}</div>
-<h2>By question type</h2>
-<div class="groups">${groupTables(report.runs, (r) => r.summary?.by_type, 'Question type')}</div>
+<h2>Runs</h2>
+${runsTable(report.runs)}
 <script type="application/json" id="report-data">${scriptJson(report)}</script>
 <script>${chartLibrary()}</script>
 <script>${CHARTS_SCRIPT}</script>

@@ -1,4 +1,5 @@
 import { Type } from 'typebox'
+import { ExperimentResults } from './results.ts'
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
 
@@ -25,7 +26,12 @@ export const Experiment = Type.Object(
     estimate: Type.Object({ elapsed_s: Type.Number(), remaining_s: Nullable(Type.Number({ description: 'From the pace of the cells so far (running cells by their own progress).' })) }),
     cells: Type.Array(ExperimentCell),
     spec: Type.Record(Type.String(), Type.Unknown(), { description: 'The resolved spec: preset defaults applied, news subset resolved to item keys.' }),
-    results: Nullable(Type.Record(Type.String(), Type.Unknown(), { description: 'The result table (rows with accuracy and 95% intervals, gap closed, FT-ICL gap, overexposure, forgetting).' })),
+    results: Type.Union([
+      ExperimentResults,
+      // an experiment that finished under an earlier version keeps the table it was given then
+      Type.Record(Type.String(), Type.Unknown(), { description: 'A table stored by an earlier version (before the ICL gain and the cluster bootstrap).' }),
+      Type.Null(),
+    ]),
     attempts: Type.Integer(),
     error: Nullable(Type.String()),
     created_at: Type.String({ format: 'date-time' }),

@@ -14,9 +14,25 @@ export const ReportQuery = Type.Object(
   { additionalProperties: false },
 )
 
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
+
+export const TrainingDescription = Type.Object(
+  {
+    protocol: Type.String({ description: 'The self-play protocol of the adapter’s data (naive, paraphrase, implication, self_qa); `naive` for a news set used directly; several joined by `+`.' }),
+    samples_per_news: Nullable(Type.Integer({ description: 'Samples asked per news item (the generation run’s option).' })),
+    news_in_context: Type.Boolean({ description: 'The news preceded the generated text in training (contextual shadowing).' }),
+    replay: Type.Integer({ description: 'Copies of the news text mixed in per item.' }),
+    learning_rate: Nullable(Type.Number()),
+    epochs: Nullable(Type.Integer()),
+    lora_r: Nullable(Type.Integer()),
+    seed: Nullable(Type.Integer()),
+  },
+  { description: 'What the adapter is: how its training data was made and how it was trained (from its training job and generation run).' },
+)
+
 export const ReportRun = Type.Object({
   id: Type.String(),
-  label: Type.String({ description: 'Method as the report names it, e.g. "FT (naive-math) · qwen2.5-coder-0.5b-instruct".' }),
+  label: Type.String({ description: 'Method as the report names it, by what it is, e.g. "FT · self_qa · 8/news · lr 2e-4 · 2 ep · qwen2.5-coder-0.5b-instruct".' }),
   model: Type.String(),
   adapter_id: Type.Union([Type.String(), Type.Null()]),
   adapter_name: Type.Union([Type.String(), Type.Null()]),
@@ -28,22 +44,31 @@ export const ReportRun = Type.Object({
   set_kind: Type.Union([Type.Literal('news'), Type.Literal('control')]),
   state: Type.String(),
   compute_flops: Type.Union([Type.Number(), Type.Null()], { description: 'The adapter’s training compute (adapters.compute.flops), when it carries it.' }),
+  training: Nullable(TrainingDescription),
+  series: Type.String({ description: 'The chart series the run belongs to: mode, protocol (with shadowing and replay) and model, e.g. "FT self_qa · qwen2.5-coder-0.5b-instruct".' }),
   summary: Type.Union([Summary, Type.Null()]),
 })
 
-export const ComparisonKind = Type.Union([Type.Literal('ft_icl_gap'), Type.Literal('gap_closed'), Type.Literal('overexposure'), Type.Literal('forgetting')], {
-  description: '`ft_icl_gap` = acc(ICL) − acc(FT); `gap_closed` = (acc(FT) − acc(base)) / (acc(ICL) − acc(base)); `overexposure` = acc(FT+ICL) − acc(ICL) (negative: fine-tuning hurt in-context use); `forgetting` = acc(FT) − acc(base) on a control set (negative: knowledge lost).',
+export const ComparisonKind = Type.Union([Type.Literal('icl_gain'), Type.Literal('ft_icl_gap'), Type.Literal('gap_closed'), Type.Literal('overexposure'), Type.Literal('forgetting')], {
+  description: '`icl_gain` = acc(ICL) − acc(base): what the news in context buys; `ft_icl_gap` = acc(ICL) − acc(FT); `gap_closed` = (acc(FT) − acc(base)) / (acc(ICL) − acc(base)), only where the ICL gain’s interval lies above 0; `overexposure` = acc(FT+ICL) − acc(ICL) (negative: fine-tuning hurt in-context use); `forgetting` = acc(FT) − acc(base) on a control set (negative: knowledge lost).',
 })
 
-const ComparisonGroup = Type.Object({ n: Type.Integer(), value: Type.Union([Type.Number(), Type.Null()]), ci_low: Type.Union([Type.Number(), Type.Null()]), ci_high: Type.Union([Type.Number(), Type.Null()]) })
+export const ComparisonGroup = Type.Object({
+  n: Type.Integer({ description: 'Questions all the runs share in this group; the statistic and its bootstrap use exactly these.' }),
+  items: Type.Integer({ description: 'News items those questions come from: the clusters the bootstrap resamples (a control question is its own cluster).' }),
+  means: Type.Record(Type.String(), Type.Union([Type.Number(), Type.Null()]), { description: 'Role → that run’s accuracy on exactly these questions.' }),
+  estimate: Type.Object(Estimate.properties, { description: 'The statistic with its paired cluster-bootstrap interval; all null for `gap_closed` when it is undefined (see `undefined_reason`).' }),
+  undefined_share: Type.Number({ description: 'Share of resamples where the statistic is undefined (gap_closed with acc(ICL) ≤ acc(base)); left out of the interval.' }),
+  icl_gain: Type.Union([Estimate, Type.Null()], { description: '`gap_closed` only: acc(ICL) − acc(base) on the same resamples, the guard: gap closed is shown only when this interval lies above 0.' }),
+  undefined_reason: Type.Union([Type.String(), Type.Null()], { description: 'Why the statistic is null here, with the numbers, e.g. "undefined: ICL does not beat base on these questions …".' }),
+})
 
 export const Comparison = Type.Object({
   kind: ComparisonKind,
   runs: Type.Record(Type.String(), Type.String(), { description: 'Role (base, icl, ft, ft_icl) → run id.' }),
-  n: Type.Integer({ description: 'Questions all the runs share; the statistic and its paired bootstrap use exactly these.' }),
-  estimate: Estimate,
-  undefined_share: Type.Number({ description: 'Share of resamples where the statistic is undefined (gap_closed with acc(ICL) = acc(base)); left out of the interval.' }),
+  ...ComparisonGroup.properties,
   by_domain: Type.Record(Type.String(), ComparisonGroup),
+  by_type: Type.Record(Type.String(), ComparisonGroup, { description: 'Per question type (recall and implication behave differently at small scale).' }),
 })
 
 export const Report = Type.Object({
@@ -58,4 +83,7 @@ export const Report = Type.Object({
 
 export type ReportT = Static<typeof Report>
 export type ReportRunT = Static<typeof ReportRun>
+export type TrainingDescriptionT = Static<typeof TrainingDescription>
 export type ComparisonT = Static<typeof Comparison>
+export type ComparisonGroupT = Static<typeof ComparisonGroup>
+export type ComparisonKindT = Static<typeof ComparisonKind>

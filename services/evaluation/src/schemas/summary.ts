@@ -26,6 +26,7 @@ export const BootstrapInfo = Type.Object({
   resamples: Type.Integer(),
   seed: Type.Integer(),
   level: Type.Number(),
+  resampled: Type.Optional(Type.Literal('news_items', { description: 'What one resample draws: news items with all their questions (a cluster bootstrap; a control question is its own item). Absent on a summary stored by an earlier version, which resampled single questions: such a summary is recomputed when read.' })),
 })
 
 export const Summary = Type.Object({

@@ -1,0 +1,37 @@
+// The CLI's result table on constructed results: the ICL gain, the FT-ICL gap and gap closed with
+// intervals, overall and per question type; gap closed withheld where ICL does not beat base.
+import t from 'tap'
+import type { ExperimentResults, ResultRow } from '../src/api.ts'
+import { formatResults } from '../src/table.ts'
+
+type Cmp = NonNullable<ResultRow['gap_closed']>
+const est = (value: number | null, lo: number | null, hi: number | null) => ({ value, ci_low: lo, ci_high: hi })
+const group = (value: number | null, lo: number | null, hi: number | null, extra: Partial<Cmp> = {}) => ({ n: 30, items: 6, means: {}, estimate: est(value, lo, hi), undefined_share: 0, icl_gain: null, undefined_reason: null, ...extra })
+const cmp = (kind: Cmp['kind'], g: ReturnType<typeof group>, byType: Record<string, ReturnType<typeof group>>): Cmp => ({ kind, runs: {}, ...g, by_domain: {}, by_type: byType })
+const acc = (value: number) => ({ value, ci_low: value - 0.1, ci_high: value + 0.1, n: 30 })
+const row = (method: ResultRow['method'], label: string, value: number, extra: Partial<ResultRow> = {}): ResultRow => ({
+  model: 'm', method, set: 'news', label, cell: `eval:${method}`, eval_run_id: `ev_${method}`, adapter_id: null, training: null,
+  accuracy: acc(value), by_type: { recall: acc(value + 0.1), implication: acc(value - 0.05) }, by_domain: {},
+  icl_gain: null, ft_icl_gap: null, gap_closed: null, overexposure: null, forgetting: null, compute_flops: null, ...extra,
+})
+
+const gain = cmp('icl_gain', group(0.2, 0.1, 0.3), { recall: group(0.4, 0.2, 0.6), implication: group(0.05, -0.05, 0.15) })
+const undef = 'undefined: ICL does not beat base on these questions (…)'
+const closed = cmp('gap_closed', group(0.5, 0.2, 0.9, { undefined_share: 0.01 }), { recall: group(0.6, 0.3, 1), implication: group(null, null, null, { undefined_reason: undef, undefined_share: 0.3 }) })
+const results: ExperimentResults = {
+  chance: 0.25, notes: [], report_runs: [],
+  rows: [
+    row('base', 'base', 0.3),
+    row('icl', 'ICL', 0.5, { icl_gain: gain }),
+    row('ft', 'FT · self_qa · 8/news · lr 2e-4 · 2 ep', 0.4, { icl_gain: gain, gap_closed: closed, ft_icl_gap: cmp('ft_icl_gap', group(0.1, 0, 0.2), {}), compute_flops: 1.5e15 }),
+  ],
+}
+const out = formatResults(results)
+
+t.match(out, /m — New News questions \(30 questions on 6 news items; chance 25%\)/)
+t.match(out, /method +accuracy \[95% CI\] +implication +recall +train FLOPs/, 'question types from the rows, sorted')
+t.match(out, /FT · self_qa · 8\/news · lr 2e-4 · 2 ep +40\.0% \[30, 50\] +35\.0% \[25, 45\] +50\.0% \[40, 60\] +1\.50e\+15/)
+t.match(out, /ICL gain = ICL − base +\+20\.0 pt \[\+10, \+30\] +\+5\.0 pt \[-5, \+15\] +\+40\.0 pt \[\+20, \+60\]/)
+t.match(out, /gap closed · FT · self_qa · 8\/news · lr 2e-4 · 2 ep +0\.50 \[0\.20, 0\.90\] \(1% undef\.\) +undefined \(ICL ≤ base\) +0\.60 \[0\.30, 1\.00\]/, 'shown where the guard holds, withheld where not')
+t.match(out, /FT-ICL gap · FT · self_qa · 8\/news · lr 2e-4 · 2 ep +\+10\.0 pt \[\+0, \+20\] +— +—/)
+t.notMatch(out, /gap closed undefined/, 'no footnote when the overall gap closed is defined')
