@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import multiprocessing as mp
+import os
 import queue
 import threading
 import time
@@ -345,8 +346,35 @@ def run_training(
     }
 
 
-def _subprocess_main(spec: TrainingSpec, events: Any, stop: Any, weights: SharedWeights | None) -> None:
+def _die_with(server_pid: int) -> None:
+    """A training must not outlive its worker (killed with -9, its job goes to another worker:
+    an orphan would train the same job a second time). The kernel kills this process when its
+    parent (the forkserver, which exits with the worker) dies; a watchdog covers the rest."""
+    import ctypes
+    import os
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+    def watch() -> None:
+        while True:
+            try:
+                os.kill(server_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+            time.sleep(1.0)
+
+    threading.Thread(target=watch, name="server-watchdog", daemon=True).start()
+
+
+def _subprocess_main(spec: TrainingSpec, events: Any, stop: Any, weights: SharedWeights | None, server_pid: int) -> None:
     """Entry point of a training subprocess: events go back through a queue."""
+    _die_with(server_pid)
     try:
         done = run_training(spec, events.put, stop.is_set, weights)
         events.put(done)
@@ -711,7 +739,10 @@ class TrainingManager:
         events = ctx.Queue()
         stop = ctx.Event()
         proc = ctx.Process(
-            target=_subprocess_main, args=(job.spec, events, stop, weights), name=f"training-{job.id}", daemon=True
+            target=_subprocess_main,
+            args=(job.spec, events, stop, weights, os.getpid()),
+            name=f"training-{job.id}",
+            daemon=True,
         )
         proc.start()
         try:

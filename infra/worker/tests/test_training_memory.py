@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from sys2ft_worker.api import create_app
 from sys2ft_worker.config import Settings
+from sys2ft_worker.engine_hf import load_causal_lm
 from sys2ft_worker.training_memory import model_from_shared
 
 EXAMPLES = [{"messages": chat(f"What is fact {i}?", f"Fact {i} is that the moon is {i} km away.")} for i in range(8)]
@@ -28,16 +29,22 @@ def train(client: TestClient, name: str, **extra: Any) -> dict[str, Any]:
 
 
 def test_model_from_shared_weights_is_the_serving_model(worker: Any) -> None:
-    """The training side's model is built on the very same memory and computes the same logits."""
+    """The training side's model is built on the very memory the engine serves from (adapters the
+    engine may have loaded meanwhile do not change the base tensors) and computes the model's logits."""
     engine = worker.engine
     shared = engine._shared
     assert shared is not None and shared.buffer.is_shared()
+    views = shared.tensors()
     rebuilt = model_from_shared(engine.model_path, torch.float32, shared)
-    for (name, p), (_, q) in zip(engine.model.get_base_model().named_parameters() if hasattr(engine.model, "get_base_model") else engine.model.named_parameters(), rebuilt.named_parameters()):
-        assert p.data_ptr() == q.data_ptr(), name
+    for name, q in rebuilt.named_parameters(remove_duplicate=False):
+        assert q.data_ptr() == views[name].data_ptr(), name
+    start, end = shared.buffer.data_ptr(), shared.buffer.data_ptr() + shared.buffer.numel()
+    serving = [p for n, p in engine.model.named_parameters() if "lora_" not in n]
+    assert serving and all(start <= p.data_ptr() < end for p in serving), "the engine serves from the shared buffer"
     ids = torch.tensor([[1, 2, 3, 4, 5]])
+    fresh = load_causal_lm(engine.model_path, "float32", "cpu")
     with torch.inference_mode():
-        assert torch.allclose(engine.model(input_ids=ids).logits, rebuilt(input_ids=ids).logits)
+        assert torch.allclose(fresh(input_ids=ids).logits, rebuilt(input_ids=ids).logits, atol=1e-5)
 
 
 def test_checkpointing_gives_the_same_training(client: TestClient) -> None:
@@ -74,3 +81,44 @@ def test_training_that_would_not_fit_is_refused_before_it_starts(tight_client: T
     assert "GiB" in problem["detail"]
     assert tight_client.get("/v1/trainings").json()["data"] == []  # nothing was queued
     assert tight_client.get("/v1/adapters/too-big").status_code == 404
+
+
+def test_a_training_dies_with_its_worker(tiny_dir: Path, cache_dir: Path, tmp_path: Path) -> None:
+    """kill -9 of the worker mid-training: its training process goes too (no orphan trains on)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    import psutil
+
+    port = 18000 + os.getpid() % 1000
+    env = {**os.environ, "SYS2FT_WORKER_CACHE_DIR": str(cache_dir), "SYS2FT_WORKER_ADAPTER_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "sys2ft_worker", "--model", "tiny-qwen2", "--port", str(port), "--dtype", "float32"],
+                            cwd=Path(__file__).resolve().parents[1], env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(120):
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        many = EXAMPLES * 40
+        r = httpx.post(f"{url}/v1/trainings", json={"adapter_name": "orphan", "examples": many, "epochs": 50, "batch_size": 2})
+        assert r.status_code == 202, r.text
+        for _ in range(120):
+            if httpx.get(f"{url}/v1/trainings/{r.json()['id']}").json()["step"] > 0:
+                break
+            time.sleep(0.5)
+        tree = psutil.Process(proc.pid).children(recursive=True)
+        assert tree, "the training runs in child processes"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        gone, alive = psutil.wait_procs(tree, timeout=15)
+        assert not alive, f"still running after the worker died: {[p.pid for p in alive]}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
