@@ -3,6 +3,9 @@ import os from 'node:os'
 import path from 'node:path'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { startEmbeddedPostgres } from '@sys2ft/db'
+import { DEFAULT_PROBE, answers, parseProbe } from './probe.mjs'
+
+export { answers }
 
 /** The Postgres server a test run creates its databases on, and how to let it go. */
 export interface TestServer {
@@ -10,22 +13,6 @@ export interface TestServer {
   /** One line for the log: which server and why. */
   describe: string
   stop(): Promise<void>
-}
-
-export const DEFAULT_PROBE = '127.0.0.1:5432'
-
-/** Whether something accepts TCP connections at host:port within the timeout. */
-export function answers(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port })
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.setTimeout(timeoutMs, () => done(false))
-    socket.once('connect', () => done(true))
-    socket.once('error', () => done(false))
-  })
 }
 
 /** A port nothing listens on right now (the kernel picks it), so parallel runs on one machine never collide. */
@@ -38,12 +25,6 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port))
     })
   })
-}
-
-function parseProbe(probe: string): { host: string; port: number } {
-  const m = /^(.+):(\d+)$/.exec(probe)
-  if (!m) throw new Error(`SYS2FT_TEST_PG_PROBE must be host:port, got ${JSON.stringify(probe)}`)
-  return { host: m[1]!, port: Number(m[2]) }
 }
 
 /**
