@@ -21,6 +21,8 @@ export const NewsQuestion = Type.Object(
   { additionalProperties: false },
 )
 
+const QUESTIONS_PER_ITEM = { minItems: 1, maxItems: 100 }
+
 /** One hypothetical news item with its questions (one JSONL line). */
 export const NewsItem = Type.Object(
   {
@@ -30,7 +32,7 @@ export const NewsItem = Type.Object(
     date: Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' }),
     text: Type.String({ minLength: 1, maxLength: 20_000 }),
     check: Type.Optional(Type.Object({ defs: Type.Array(Type.String({ minLength: 1 })) }, { additionalProperties: false })),
-    questions: Type.Array(NewsQuestion, { minItems: 1, maxItems: 100 }),
+    questions: Type.Array(NewsQuestion, QUESTIONS_PER_ITEM),
   },
   { additionalProperties: false },
 )
@@ -49,6 +51,13 @@ export const ControlQuestion = Type.Object(
   },
   { additionalProperties: false },
 )
+
+// What an import accepts: the stored forms above with `answer_text` optional — `answer_index` already
+// says which option is right, so the validator fills it in (and checks it when given).
+const answerTextOptional = <P extends { answer_text: typeof NewsQuestion.properties.answer_text }>(p: P) => ({ ...p, answer_text: Type.Optional(p.answer_text) })
+export const NewsQuestionInput = Type.Object(answerTextOptional(NewsQuestion.properties), { additionalProperties: false })
+export const NewsItemInput = Type.Object({ ...NewsItem.properties, questions: Type.Array(NewsQuestionInput, QUESTIONS_PER_ITEM) }, { additionalProperties: false })
+export const ControlQuestionInput = Type.Object(answerTextOptional(ControlQuestion.properties), { additionalProperties: false })
 
 export type NewsQuestion = Static<typeof NewsQuestion>
 export type NewsItem = Static<typeof NewsItem>

@@ -1,6 +1,7 @@
 import { Value } from 'typebox/value'
 import { create, all } from 'mathjs'
-import { ControlQuestion, NewsItem, type AnyQuestion } from './schema.ts'
+import type { TSchema } from 'typebox'
+import { ControlQuestionInput, NewsItemInput, type AnyQuestion, type ControlQuestion, type NewsItem } from './schema.ts'
 import type { JsonlLine } from './load.ts'
 
 export interface Issue {
@@ -59,7 +60,8 @@ function questionIssues(q: AnyQuestion, base: string, line: number): Issue[] {
   return out
 }
 
-function structure<T>(schema: typeof NewsItem | typeof ControlQuestion, lines: JsonlLine[], issues: Issue[]): { line: number; value: T }[] {
+/** Each line checked against the import schema; `answer_text` filled in from `answer_index` where absent. */
+function structure<T>(schema: TSchema, lines: JsonlLine[], issues: Issue[], questionsOf: (value: T) => Partial<AnyQuestion>[]): { line: number; value: T }[] {
   const ok: { line: number; value: T }[] = []
   for (const l of lines) {
     if (l.error) {
@@ -70,9 +72,34 @@ function structure<T>(schema: typeof NewsItem | typeof ControlQuestion, lines: J
     const errs = Value.Errors(schema, value)
     if (errs.length) {
       for (const e of errs) issues.push({ severity: 'error', line: l.line, path: e.instancePath || '/', message: e.message })
-    } else ok.push({ line: l.line, value: value as T })
+      continue
+    }
+    for (const q of questionsOf(value as T)) q.answer_text ??= q.options![q.answer_index!]
+    ok.push({ line: l.line, value: value as T })
   }
   return ok
+}
+
+/**
+ * Question ids need only be unique within their item: where one repeats across items (`q1` … `q5` in
+ * every item, a common shape), each id not already starting with its item's id is stored as
+ * `<item id>-<question id>`, the shipped set's own convention. One set-wide issue says so.
+ */
+function scopeQuestionIds(parsed: { value: NewsItem }[], severity: Issue['severity']): Issue[] {
+  const itemsWith = new Map<string, Set<string>>()
+  for (const { value: item } of parsed) for (const q of item.questions) itemsWith.set(q.id, (itemsWith.get(q.id) ?? new Set()).add(item.id))
+  const repeated = [...itemsWith].filter(([, items]) => items.size > 1)
+  if (repeated.length === 0) return []
+  let example = ''
+  for (const { value: item } of parsed) {
+    for (const q of item.questions) {
+      if (q.id.startsWith(`${item.id}-`)) continue
+      q.id = `${item.id}-${q.id}`
+      example ||= q.id
+    }
+  }
+  const [id, items] = repeated[0]!
+  return [{ severity, path: 'question_ids', message: `question ids repeat across items (${id} in ${items.size} items): each is stored as <item id>-<question id>, e.g. ${example}; give ids unique across the set to keep them as they are` }]
 }
 
 /** Set-wide answer-position balance (20–30% each) and the longest-option bias (≤ 35%). */
@@ -103,7 +130,8 @@ export function positionStats(qs: AnyQuestion[]): { positions: number[]; longest
 export function validateNewsSet(lines: JsonlLine[], opts: ValidateOptions = {}): Report<NewsItem> {
   const issues: Issue[] = []
   const rule: Issue['severity'] = opts.shipped ? 'error' : 'warning'
-  const parsed = structure<NewsItem>(NewsItem, lines, issues)
+  const parsed = structure<NewsItem>(NewsItemInput, lines, issues, (item) => item.questions)
+  issues.push(...scopeQuestionIds(parsed, rule))
   const ids = new Map<string, number>()
   const checks = { evaluated: 0, mismatched: 0 }
   const valid: NewsItem[] = []
@@ -144,7 +172,7 @@ export function validateNewsSet(lines: JsonlLine[], opts: ValidateOptions = {}):
 /** Validates a control set (general-knowledge questions, no news). */
 export function validateControlSet(lines: JsonlLine[], opts: ValidateOptions = {}): Report<ControlQuestion> {
   const issues: Issue[] = []
-  const parsed = structure<ControlQuestion>(ControlQuestion, lines, issues)
+  const parsed = structure<ControlQuestion>(ControlQuestionInput, lines, issues, (q) => [q])
   const ids = new Map<string, number>()
   const valid: ControlQuestion[] = []
   for (const { line, value: q } of parsed) {

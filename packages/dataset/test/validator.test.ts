@@ -11,9 +11,11 @@ const item = (id: string, questions: NewsItem['questions'], extra: Partial<NewsI
 })
 const lines = (items: unknown[]) => items.map((value, i) => ({ line: i + 1, value }))
 const balanced = (id: string) => item(id, [q(1, 0), q(2, 1), q(3, 2), q(4, 3), q(5, 0)])
+/** Four items that meet every rule of the shipped set. */
+const wellFormed = () => [balanced('a'), balanced('b'), item('c', [q(1, 1), q(2, 2), q(3, 3), q(4, 1), q(5, 2)]), item('d', [q(1, 3), q(2, 3), q(3, 0), q(4, 1), q(5, 2)])]
 
 t.test('a well-formed set passes, strict rules included', async (t) => {
-  const r = validateNewsSet(lines([balanced('a'), balanced('b'), item('c', [q(1, 1), q(2, 2), q(3, 3), q(4, 1), q(5, 2)]), item('d', [q(1, 3), q(2, 3), q(3, 0), q(4, 1), q(5, 2)])]), { shipped: true })
+  const r = validateNewsSet(lines(wellFormed()), { shipped: true })
   t.same(r.issues, [])
   t.equal(r.valid.length, 4)
 })
@@ -70,6 +72,34 @@ t.test('answer checks are recomputed with math.js', async (t) => {
   t.match(validateNewsSet(lines([broken]), { evaluateChecks: true }).issues[0], { message: /does not evaluate/ })
   const missing = item('m', [q(1, 0), q(2, 1), q(3, 2), q(4, 3), q(5, 0)], { domain: 'mathematics' })
   t.ok(validateNewsSet(lines([missing]), { shipped: true }).issues.some((i) => i.path === '/questions/0/check'), 'a numeric math implication answer needs a check')
+})
+
+t.test('answer_text is optional: derived from answer_index when absent, still checked when present', async (t) => {
+  const noText = wellFormed().map((it) => ({ ...it, questions: it.questions.map(({ answer_text: _, ...rest }) => rest) }))
+  const r = validateNewsSet(lines(noText), { shipped: true, evaluateChecks: true })
+  t.same(r.issues, [], 'no error per question')
+  t.same(r.valid[0]!.questions.map((x) => x.answer_text), ['10', '20', '30', '40', '10'])
+  const wrong = validateNewsSet(lines([item('a', [q(1, 0, { answer_text: '30' }), q(2, 1)])]))
+  t.match(errorsOf(wrong.issues), [{ line: 1, path: '/questions/0/answer_text', message: /must equal options\[0\]/ }])
+  const control = validateControlSet(lines([{ id: 'c1', subject: 'geography', type: 'knowledge', question: 'Which river flows through Budapest?', options: ['The Danube', 'The Rhine', 'The Vistula', 'The Elbe'], answer_index: 0 }]))
+  t.same(errorsOf(control.issues), [])
+  t.equal(control.valid[0]!.answer_text, 'The Danube', 'control questions too')
+})
+
+t.test('question ids repeated across items are scoped to their item, with one set-wide note', async (t) => {
+  const withLocalIds = (it: NewsItem) => ({ ...it, questions: it.questions.map((x, i) => ({ ...x, id: `q${i + 1}` })) })
+  const local = (id: string) => withLocalIds(balanced(id))
+  const r = validateNewsSet(lines(wellFormed().map(withLocalIds)))
+  t.same(errorsOf(r.issues), [], 'no error per line')
+  const notes = r.issues.filter((i) => i.path === 'question_ids')
+  t.equal(notes.length, 1)
+  t.match(notes[0], { severity: 'warning', message: /q1 in 4 items.*<item id>-<question id>, e\.g\. a-q1/ })
+  t.same(r.valid.map((v) => v.questions.map((x) => x.id)), ['a', 'b', 'c', 'd'].map((id) => [1, 2, 3, 4, 5].map((n) => `${id}-q${n}`)))
+  t.same(validateNewsSet(lines(wellFormed().map(withLocalIds)), { shipped: true }).issues.filter((i) => i.severity === 'error').map((i) => i.path), ['question_ids'], 'the shipped set keeps globally unique ids: one error, not one per line')
+  const mixed = validateNewsSet(lines([balanced('a'), local('b'), local('c')]))
+  t.same(mixed.valid[0]!.questions.map((x) => x.id), ['a-q1', 'a-q2', 'a-q3', 'a-q4', 'a-q5'], 'ids already starting with their item id stay as they are')
+  const twiceInOne = { ...local('b'), questions: local('b').questions.map((x) => ({ ...x, id: 'q1' })) }
+  t.ok(errorsOf(validateNewsSet(lines([local('a'), twiceInOne])).issues).some((i) => i.line === 2 && i.path === '/questions/1/id'), 'within one item an id still has to be unique')
 })
 
 t.test('JSONL parsing keeps line numbers and reports bad JSON', async (t) => {

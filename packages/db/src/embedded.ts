@@ -12,6 +12,8 @@ export interface EmbeddedOptions {
   dataDir: string
   port?: number
   log?: (line: string) => void
+  /** Extra server settings, e.g. `['-c', 'fsync=off']` for a throwaway test server. */
+  postgresFlags?: string[]
 }
 
 /**
@@ -32,6 +34,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     user: 'postgres',
     password: 'postgres',
     persistent: true,
+    postgresFlags: opts.postgresFlags ?? [],
     onLog: (m) => log(String(m).trim()),
     onError: (m) => log(String(m instanceof Error ? m.message : m).trim()),
   })

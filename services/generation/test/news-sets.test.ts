@@ -121,6 +121,25 @@ t.test('import, read, page and export a set; JSONL round-trips', async (t) => {
   t.equal(left.length, 0, 'questions go with their set')
 })
 
+t.test('a 225-question set without answer_text and with q1…q5 in every item imports as JSONL', async (t) => {
+  const options = [['25', '28', '11', '31'], ['Mathematicians', 'Physicists', 'Chemists', 'Poets']]
+  const lines = Array.from({ length: 45 }, (_, n) => {
+    const it = item(n + 100)
+    const questions = [0, 1, 2, 3, 4].map((j) => ({ id: `q${j + 1}`, type: 'recall', question: `Question ${j + 1}?`, options: options[j % 2], answer_index: j % 4 === 3 ? 3 : 0 }))
+    return JSON.stringify({ ...it, check: undefined, questions })
+  })
+  const res = await app.inject({ method: 'POST', url: '/news-sets?name=local-ids', headers: { ...auth, 'content-type': 'application/x-ndjson' }, payload: lines.join('\n') })
+  t.equal(res.statusCode, 201, res.body.slice(0, 300))
+  const { set, warnings } = res.json()
+  t.equal(set.question_count, 225)
+  t.match(warnings.filter((w: { path: string }) => w.path === 'question_ids'), [{ message: /q1 in 45 items.*e\.g\. my-100-q1/ }], 'one note for the whole set')
+  const first = (await app.inject({ url: `/news-sets/${set.id}/items?limit=1`, headers: auth })).json().data[0]
+  t.same(first.questions.map((x: { id: string }) => x.id), ['my-100-q1', 'my-100-q2', 'my-100-q3', 'my-100-q4', 'my-100-q5'], 'ids scoped to their item')
+  t.same(first.questions.map((x: { answer_text: string }) => x.answer_text), ['25', 'Mathematicians', '25', 'Poets', '25'], 'answer_text derived from answer_index')
+  const stored = await tdb.db.selectFrom('questions').select('key').where('set_id', '=', set.id).where('key', '=', 'my-144-q5').execute()
+  t.equal(stored.length, 1, 'stored under the scoped key')
+})
+
 t.test('Idempotency-Key: a retried import returns the first answer instead of importing twice', async (t) => {
   const headers = { ...auth, 'idempotency-key': 'retry-1' }
   const payload = { name: 'idem', items: [item(1)] }

@@ -29,7 +29,7 @@ export const ImportBody = Type.Object(
     description: Type.String({ maxLength: 2000, default: '' }),
     kind: Type.Union([Type.Literal('news'), Type.Literal('control')], { default: 'news', description: '`news`: news items with questions; `control`: general-knowledge questions.' }),
     version: Type.String({ minLength: 1, maxLength: 64, default: '1' }),
-    items: Type.Array(Type.Object({}, { additionalProperties: true }), { minItems: 1, maxItems: 100_000, description: 'News items (or control questions) in the format of packages/dataset/FORMAT.md; validated as a whole.' }),
+    items: Type.Array(Type.Object({}, { additionalProperties: true }), { minItems: 1, maxItems: 100_000, description: 'News items (or control questions) in the format of packages/dataset/FORMAT.md; validated as a whole. `answer_text` may be left out (taken from `answer_index`); question ids repeated across items are stored as `<item id>-<question id>`.' }),
   },
   { additionalProperties: false },
 )
