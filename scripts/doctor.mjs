@@ -91,8 +91,7 @@ const checks = [
     return { ok: !!v, optional: true, detail: v ?? 'no compose plugin: test/containers.test.ts checks the files by parsing', fix: 'install Docker with the compose plugin (only to run docker-compose.yml)' }
   }],
   ['vllm tests', 'vLLM venv', () => venvCheck('infra/worker/.venv-vllm', ['vllm'], 'bash infra/worker/setup.sh --vllm')],
-  ['ray', 'Ray', () => venvCheck('infra/worker/.venv-vllm', ['ray'], 'bash infra/worker/setup.sh --vllm')],
-  ['lm-eval', 'lm-eval venv', () => venvCheck('infra/lmeval/.venv', ['lm_eval'], 'bash infra/lmeval/setup.sh   (being added)')],
+  ['lm-eval', 'lm-eval venv', () => venvCheck('infra/lmeval/.venv', ['lm_eval'], 'bash infra/lmeval/setup.sh')],
 ]
 
 function embeddedBinaries() {
