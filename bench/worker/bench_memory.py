@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from report_table import print_table  # noqa: E402  (beside this script)
 import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,11 +183,7 @@ def main() -> int:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
-    width = max(len(k) for k, _ in rows)
-    print(f"| {'measure'.ljust(width)} | value |")
-    print(f"|{'-' * (width + 2)}|-------|")
-    for k, v in rows:
-        print(f"| {k.ljust(width)} | {v} |")
+    print_table(rows)
     return 0
 
 

@@ -33,6 +33,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from sys2ft_worker.api import create_app  # noqa: E402
 from sys2ft_worker.config import Settings  # noqa: E402
+from report_table import print_table  # noqa: E402  (beside this script)
 
 LETTERS = "ABCD"
 
@@ -124,11 +125,7 @@ def main() -> int:
             ("max |per_sequence - float32 reference|", f"{maxdiff(old, ref):.2e}"),
             ("max |shared_prefix - float32 reference|", f"{maxdiff(new, ref):.2e}"),
         ]
-    width = max(len(k) for k, _ in rows)
-    print(f"| {'measure'.ljust(width)} | value |")
-    print(f"|{'-' * (width + 2)}|-------|")
-    for k, v in rows:
-        print(f"| {k.ljust(width)} | {v} |")
+    print_table(rows)
     return 0
 
 

@@ -32,6 +32,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from sys2ft_worker.api import create_app  # noqa: E402
 from sys2ft_worker.config import Settings  # noqa: E402
 from sys2ft_worker.training import IGNORE_INDEX, collate, encode_example  # noqa: E402
+from report_table import print_table  # noqa: E402  (beside this script)
 
 TOPICS = [
     "the history of the printing press", "how rainbows form", "a day in the life of a lighthouse keeper",
@@ -206,11 +207,7 @@ def main() -> int:
             ("training, raw PEFT loop (same data)", f"{r_train:.1f} tok/s"),
             ("worker / raw (training)", f"{w_train / r_train:.2f} (target >= 0.9)"),
         ]
-    width = max(len(k) for k, _ in rows)
-    print(f"| {'measure'.ljust(width)} | value |")
-    print(f"|{'-' * (width + 2)}|-------|")
-    for k, v in rows:
-        print(f"| {k.ljust(width)} | {v} |")
+    print_table(rows)
     return 0 if all(math.isfinite(x) for x in (b1, b16, raw16)) else 1
 
 
