@@ -570,24 +570,26 @@ class HFEngine:
         head = self.model.get_output_embeddings()
         weight = head.weight
         bias = getattr(head, "bias", None)
-        out = torch.empty(len(targets), dtype=torch.float32, device=hidden.device)
+        h = hidden.float()
+        n = len(targets)
+        lse = torch.full((n,), float("-inf"), dtype=torch.float32, device=hidden.device)
+        out = torch.zeros(n, dtype=torch.float32, device=hidden.device)
         vocab = weight.shape[0]
-        for p0 in range(0, len(targets), _LM_HEAD_CHUNK):
-            h = hidden[p0 : p0 + _LM_HEAD_CHUNK].float()
-            tg = targets[p0 : p0 + _LM_HEAD_CHUNK]
-            lse = torch.full((len(h),), float("-inf"), dtype=torch.float32, device=h.device)
-            picked = torch.zeros(len(h), dtype=torch.float32, device=h.device)
-            for v0 in range(0, vocab, _VOCAB_CHUNK):
-                w = weight[v0 : v0 + _VOCAB_CHUNK].float()
-                logits = h @ w.T
-                if bias is not None:
-                    logits += bias[v0 : v0 + _VOCAB_CHUNK].float()
-                lse = torch.logaddexp(lse, torch.logsumexp(logits, dim=-1))
+        for v0 in range(0, vocab, _VOCAB_CHUNK):
+            w = weight[v0 : v0 + _VOCAB_CHUNK].float()  # each slice converted once per call
+            b = bias[v0 : v0 + _VOCAB_CHUNK].float() if bias is not None else None
+            for p0 in range(0, n, _LM_HEAD_CHUNK):
+                sl = slice(p0, p0 + _LM_HEAD_CHUNK)
+                logits = h[sl] @ w.T
+                if b is not None:
+                    logits += b
+                lse[sl] = torch.logaddexp(lse[sl], torch.logsumexp(logits, dim=-1))
+                tg = targets[sl]
                 inside = (tg >= v0) & (tg < v0 + w.shape[0])
                 if bool(inside.any()):
                     idx = inside.nonzero().squeeze(-1)
-                    picked[idx] = logits[idx, tg[idx] - v0]
-            out[p0 : p0 + len(h)] = picked - lse
+                    out[p0 + idx] = logits[idx, tg[idx] - v0]
+        out -= lse
         return out
 
     def close(self) -> None:

@@ -73,9 +73,10 @@ def test_letters_need_one_forward(client: TestClient, worker: Any) -> None:
 def test_fp32_logprobs_match_full_log_softmax(worker: Any) -> None:
     """The vocabulary-sliced float32 log-softmax equals torch's over the whole vocabulary."""
     engine = worker.engine
-    hidden = torch.randn(7, engine.model.config.hidden_size)
+    n = 1100  # more than one slice of positions
+    hidden = torch.randn(n, engine.model.config.hidden_size)
     head = engine.model.get_output_embeddings()
-    targets = torch.randint(0, head.weight.shape[0], (7,))
+    targets = torch.randint(0, head.weight.shape[0], (n,))
     want = torch.log_softmax(hidden.float() @ head.weight.float().T, dim=-1).gather(-1, targets[:, None]).squeeze(-1)
     got = engine._fp32_logprobs(hidden, targets)
     assert torch.allclose(got, want, atol=1e-5)
