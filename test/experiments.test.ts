@@ -183,13 +183,16 @@ function run(cmd: string, args: string[], env: Record<string, string>): Promise<
 }
 
 t.test('the CLI runs an experiment and prints the table', async (t) => {
-  const r = await run(process.execPath, ['packages/cli/bin/sys2ft.mjs', '--url', config.urls.evaluation, '--key', TEST_KEY, 'experiment', 'run', '--domains', 'events', '--items-per-domain', '1', '--protocols', 'naive', '--samples', '1', '--epochs', '1'], {})
+  const r = await run(process.execPath, ['packages/cli/bin/sys2ft.mjs', '--url', config.urls.evaluation, '--key', TEST_KEY, 'experiment', 'run', '--domains', 'events', '--items-per-domain', '1', '--baseline-types', 'recall', '--baseline-items-per-domain', '1', '--protocols', 'naive', '--samples', '1', '--epochs', '1'], {})
   t.equal(r.code, 0, r.out)
   t.match(r.out, /experiment exp_[0-9a-f]{32} succeeded/)
-  t.match(r.out, /tiny-qwen2 — New News questions \(5 questions on 1 news item; chance 25%\)/)
+  // the baseline: events-001's 5 questions and the recall question of each domain's first item (events-001's among them)
+  t.match(r.out, /tiny-qwen2 — New News questions \(base and ICL: 9 questions on 5 news items; each adapter: the questions of its trained news; chance 25%\)/)
+  t.match(r.out, /FT · naive · 1\/news · lr 2e-4 · 1 ep +5 /, 'the adapter asks its 5 trained questions')
+  t.match(r.out, /ICL gain on the trained news \(n = 5\)/, 'gap closed’s guard, on the trained news')
   t.match(r.out, /ICL \(news in context\)/)
   t.match(r.out, /FT · naive · 1\/news · lr 2e-4 · 1 ep /)
-  t.match(r.out, /ICL gain = ICL − base +[+-]\d+\.\d pt/)
+  t.match(r.out, /ICL gain = ICL − base \(n = 9\) +[+-]\d+\.\d pt/)
   t.match(r.out, /gap closed · FT · naive/)
   t.match(r.out, /comparison \[95% CI\] +all +implication +recall/, 'overall and per question type')
 })

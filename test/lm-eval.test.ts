@@ -88,7 +88,12 @@ t.test('lm-eval and the product score the same tokens the same: per question, pe
   t.equal(lm.code, 0, lm.err.slice(-2000))
   const reference = JSON.parse(lm.out) as Record<string, Record<string, { acc: number; acc_norm: number; token_mismatches: number; samples: { id: string; loglikelihoods: number[]; acc: number; acc_norm: number }[] }>>
 
-  const close = (a: number[], b: number[]) => a.length === b.length && a.every((x, i) => Math.abs(x - b[i]!) < 1e-4)
+  // float32 on both sides, but different batch shapes (lm-eval right-pads its own batches, the worker
+  // left-pads a question's group and reuses its KV cache) change the order of float32 sums: on a
+  // summed option text of -111 nats a CI machine differed by 4e-3 (3.6e-5 relative). The tolerance is
+  // relative; a token more or less, a different prompt or a missing adapter moves a sum by whole nats.
+  const TOL = 1e-4
+  const close = (a: number[], b: number[]) => a.length === b.length && a.every((x, i) => Math.abs(x - b[i]!) <= TOL * Math.max(1, Math.abs(b[i]!)))
   const checks = [['base', 'base', 'base'], ['icl', 'base', 'icl'], ['ft', 'ft', 'base']] as const
   for (const [mode, pass, taskMode] of checks) {
     const run = runs[mode]
@@ -118,5 +123,5 @@ t.test('lm-eval and the product score the same tokens the same: per question, pe
   // the adapter is really applied on both sides: its log-likelihoods are not the base model's
   const [b, f] = [reference.base![task('base', 'options')]!.samples, reference.ft![task('base', 'options')]!.samples]
   const moved = Math.max(...b.flatMap((s, i) => s.loglikelihoods.map((x, k) => Math.abs(x - f[i]!.loglikelihoods[k]!))))
-  t.ok(moved > 1e-2, `peft= changed lm-eval’s log-likelihoods (by up to ${moved.toFixed(4)})`)
+  t.ok(moved > 1, `peft= changed lm-eval’s log-likelihoods by whole nats, far beyond the tolerance (by up to ${moved.toFixed(4)})`)
 })

@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     memory_limit_gb: float | None = Field(
         default=None, gt=0, description="Memory a training may use beside the loaded model; default: what the system has free."
     )
+    cpu_turns: bool = Field(
+        default=True,
+        description=(
+            "On a CPU, a training waits until no scoring or generation is running, and they wait for it: "
+            "two torch processes on the same cores (each with all of them) run both several times slower "
+            "than one after the other."
+        ),
+    )
     log_level: str = "INFO"
 
     def resolved_training_mode(self) -> Literal["thread", "process"]:

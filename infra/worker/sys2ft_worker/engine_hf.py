@@ -186,6 +186,11 @@ class HFEngine:
             "loaded %s from %s on %s/%s in %.1f s", self.model_id, self.model_path, self.device, self.dtype, self.load_s
         )
 
+    @property
+    def cpu_gate(self) -> threading.RLock | None:
+        """What inference holds while it computes, on a CPU: a training that takes turns holds it too."""
+        return self._lock if self.device == "cpu" else None
+
     def _eos_ids(self) -> frozenset[int]:
         ids: set[int] = set()
         gc_eos = getattr(self.model.generation_config, "eos_token_id", None)

@@ -525,8 +525,12 @@ class TrainingManager:
         mode: Literal["thread", "process"],
         on_adapter_written: Callable[[str], None] = lambda name: None,
         memory: "TrainingMemory | None" = None,
+        cpu_gate: "threading.RLock | threading.Lock | None" = None,
     ) -> None:
         self.registry = registry
+        # held for the whole training when given: inference on the same CPU waits, and the training
+        # waits (queued, cancellable) for the inference call in progress
+        self.cpu_gate = cpu_gate
         self.model_id = model_id
         self.model_path = model_path
         self.device = device
@@ -675,8 +679,21 @@ class TrainingManager:
             job.finished_at = utc_now()
             job.elapsed_s = round(time.perf_counter() - job._t_start, 3) if job._t_start else 0.0
 
+    def _take_cpu(self, job: TrainingJob) -> bool:
+        """Waits for the CPU gate (if any) until it is free or the job is cancelled; True when held."""
+        if self.cpu_gate is None:
+            return False
+        waited = time.perf_counter()
+        while not self.cpu_gate.acquire(timeout=0.2):
+            if job.cancel_event.is_set():
+                return False
+        if time.perf_counter() - waited > 1:
+            log.info("training %s waited %.1f s for inference to finish (cpu_turns)", job.id, time.perf_counter() - waited)
+        return True
+
     def _run(self, job: TrainingJob) -> None:
         staging: Path | None = None
+        holds_cpu = self._take_cpu(job)
         try:
             with job.lock:
                 if job.cancel_event.is_set():
@@ -728,6 +745,8 @@ class TrainingManager:
             log.exception("training %s failed", job.id)
             self._finish(job, "failed", f"{type(exc).__name__}: {exc}")
         finally:
+            if holds_cpu:
+                self.cpu_gate.release()  # type: ignore[union-attr]
             if staging is not None:
                 import shutil
 

@@ -41,6 +41,8 @@ experiment
   .option('--model <ids>', 'base model(s), comma-separated', list)
   .option('--domains <list>', 'e.g. mathematics,coding', list)
   .option('--items-per-domain <n>', 'the first N news items of each domain', (v) => Number.parseInt(v, 10))
+  .option('--baseline-types <list>', 'base and ICL also ask these types (recall,implication) of every news item, beyond the trained news', list)
+  .option('--baseline-items-per-domain <n>', 'with --baseline-types: only the first N news items of each domain', (v) => Number.parseInt(v, 10))
   .option('--protocols <list>', 'naive,paraphrase,implication,self_qa', list)
   .option('--samples <n,...>', 'self-play samples per news item', ints)
   .option('--seeds <n,...>', 'seeds', ints)
@@ -60,6 +62,7 @@ experiment
       ...(o.model && { models: o.model }),
       ...(o.domains && { domains: o.domains }),
       ...(o.itemsPerDomain && { items_per_domain: o.itemsPerDomain }),
+      ...((o.baselineTypes || o.baselineItemsPerDomain) && { baseline: { ...(o.baselineTypes && { question_types: o.baselineTypes }), ...(o.baselineItemsPerDomain && { items_per_domain: o.baselineItemsPerDomain }) } }),
       ...(o.protocols && { protocols: o.protocols }),
       ...(o.samples && { samples_per_news: o.samples }),
       ...(o.seeds && { seeds: o.seeds }),

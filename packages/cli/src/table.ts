@@ -30,7 +30,11 @@ function comparisons(rows: ResultRow[], types: string[]): string[] {
   const icl = rows.find((r) => r.method === 'icl' && r.icl_gain)?.icl_gain
   const fts = rows.filter((r) => r.method === 'ft')
   const out: string[][] = []
-  if (icl) out.push(['ICL gain = ICL − base', points(icl.estimate), ...types.map((t) => points(icl.by_type[t]?.estimate))])
+  // under a baseline base and ICL ask more questions than the adapters: gap closed is guarded by the
+  // ICL gain on the trained news' questions, shown once where it is not the ICL gain's line
+  const guard = fts.find((r) => r.gap_closed?.icl_gain && r.gap_closed.n !== icl?.n)?.gap_closed
+  if (icl) out.push([`ICL gain = ICL − base${guard ? ` (n = ${icl.n})` : ''}`, points(icl.estimate), ...types.map((t) => points(icl.by_type[t]?.estimate))])
+  if (guard) out.push([`ICL gain on the trained news (n = ${guard.n})`, points(guard.icl_gain), ...types.map((t) => points(guard.by_type[t]?.icl_gain))])
   for (const r of fts) {
     if (r.ft_icl_gap) out.push([`FT-ICL gap · ${r.label}`, points(r.ft_icl_gap.estimate), ...types.map((t) => points(r.ft_icl_gap!.by_type[t]?.estimate))])
     if (r.gap_closed) out.push([`gap closed · ${r.label}`, closed(r.gap_closed), ...types.map((t) => closed(r.gap_closed!.by_type[t]))])
@@ -55,15 +59,20 @@ export function formatResults(results: ExperimentResults): string {
       if (rows.length === 0) continue
       // the question types are whatever the set has (recall / implication; knowledge / reasoning)
       const types = [...new Set(rows.flatMap((r) => Object.keys(r.by_type)))].sort()
-      const head = ['method', 'accuracy [95% CI]', ...types, ...(set === 'news' ? ['train FLOPs'] : ['change vs base'])]
+      const head = ['method', 'n', 'accuracy [95% CI]', ...types, ...(set === 'news' ? ['train FLOPs'] : ['change vs base'])]
       const body = rows.map((r) => [
         label(r),
+        String(r.accuracy.n),
         interval(r.accuracy),
         ...types.map((t) => interval(r.by_type[t])),
         ...(set === 'news' ? [r.compute_flops ? r.compute_flops.toExponential(2) : ''] : [r.forgetting ? points(r.forgetting.estimate) : '']),
       ])
       const items = rows.find((r) => r.icl_gain)?.icl_gain?.items
-      out.push(`${model} — ${set === 'news' ? 'New News questions' : 'control set (forgetting)'} (${rows[0]!.accuracy.n} questions${items ? ` on ${items} news item${items === 1 ? '' : 's'}` : ''}; chance ${(results.chance * 100).toFixed(0)}%)`)
+      const n = rows[0]!.accuracy.n
+      const about = `${n} questions${items ? ` on ${items} news item${items === 1 ? '' : 's'}` : ''}`
+      // a baseline: base and ICL ask more questions than the adapters, which ask their trained news'
+      const scope = rows.every((r) => r.accuracy.n === n) ? about : `base and ICL: ${about}; each adapter: the questions of its trained news`
+      out.push(`${model} — ${set === 'news' ? 'New News questions' : 'control set (forgetting)'} (${scope}; chance ${(results.chance * 100).toFixed(0)}%)`)
       out.push(...render(head, body), ...(set === 'news' ? comparisons(rows, types) : []), '')
     }
   }

@@ -29,9 +29,25 @@ const results: ExperimentResults = {
 const out = formatResults(results)
 
 t.match(out, /m — New News questions \(30 questions on 6 news items; chance 25%\)/)
-t.match(out, /method +accuracy \[95% CI\] +implication +recall +train FLOPs/, 'question types from the rows, sorted')
-t.match(out, /FT · self_qa · 8\/news · lr 2e-4 · 2 ep +40\.0% \[30, 50\] +35\.0% \[25, 45\] +50\.0% \[40, 60\] +1\.50e\+15/)
+t.match(out, /method +n +accuracy \[95% CI\] +implication +recall +train FLOPs/, 'question types from the rows, sorted')
+t.match(out, /FT · self_qa · 8\/news · lr 2e-4 · 2 ep +30 +40\.0% \[30, 50\] +35\.0% \[25, 45\] +50\.0% \[40, 60\] +1\.50e\+15/)
 t.match(out, /ICL gain = ICL − base +\+20\.0 pt \[\+10, \+30\] +\+5\.0 pt \[-5, \+15\] +\+40\.0 pt \[\+20, \+60\]/)
 t.match(out, /gap closed · FT · self_qa · 8\/news · lr 2e-4 · 2 ep +0\.50 \[0\.20, 0\.90\] \(1% undef\.\) +undefined \(ICL ≤ base\) +0\.60 \[0\.30, 1\.00\]/, 'shown where the guard holds, withheld where not')
 t.match(out, /FT-ICL gap · FT · self_qa · 8\/news · lr 2e-4 · 2 ep +\+10\.0 pt \[\+0, \+20\] +— +—/)
 t.notMatch(out, /gap closed undefined/, 'no footnote when the overall gap closed is defined')
+
+t.test('a baseline: base and ICL on more questions than the adapter; the guard shown on the trained news', async (t) => {
+  const wide = (value: number) => ({ ...acc(value), n: 122 })
+  const wideGain = cmp('icl_gain', group(0.2, 0.12, 0.28, { n: 122, items: 100 }), {})
+  const narrowClosed = cmp('gap_closed', group(null, null, null, { undefined_reason: undef, icl_gain: est(0.03, -0.1, 0.17) }), { recall: group(null, null, null, { undefined_reason: undef, icl_gain: est(0.2, -0.2, 0.5) }) })
+  const out = formatResults({
+    ...results,
+    rows: [row('base', 'base', 0.3, { accuracy: wide(0.3) }), row('icl', 'ICL', 0.5, { accuracy: wide(0.5), icl_gain: wideGain }), row('ft', 'FT', 0.4, { icl_gain: wideGain, gap_closed: narrowClosed })],
+  })
+  t.match(out, /\(base and ICL: 122 questions on 100 news items; each adapter: the questions of its trained news; chance 25%\)/)
+  t.match(out, /base \(no news\) +122 +30\.0%/)
+  t.match(out, /^FT +30 +40\.0%/m, 'the adapter’s own n')
+  t.match(out, /ICL gain = ICL − base \(n = 122\) +\+20\.0 pt \[\+12, \+28\]/)
+  t.match(out, /ICL gain on the trained news \(n = 30\) +\+3\.0 pt \[-10, \+17\] +— +\+20\.0 pt \[-20, \+50\]/, 'the guard gap closed used, per type too')
+  t.match(out, /gap closed · FT +undefined \(ICL ≤ base\)/)
+})

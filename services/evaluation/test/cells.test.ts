@@ -4,7 +4,7 @@ import { expandCells } from '../src/experiments/cells.ts'
 import { BASE_DEFAULTS, type ResolvedSpec } from '../src/experiments/spec.ts'
 
 const spec = (over: Partial<ResolvedSpec>): ResolvedSpec => ({
-  ...BASE_DEFAULTS, name: 'x', preset: null, news_set_id: 'ns_news', control_set_id: 'ns_control', item_keys: ['mathematics-001'], models: ['m'], model_params: { m: 1e9 }, samples_per_news: [8], control: true, ...over,
+  ...BASE_DEFAULTS, name: 'x', preset: null, news_set_id: 'ns_news', control_set_id: 'ns_control', item_keys: ['mathematics-001'], baseline_question_keys: null, models: ['m'], model_params: { m: 1e9 }, samples_per_news: [8], control: true, ...over,
 })
 const evals = (s: ResolvedSpec) => expandCells(s).filter((c) => c.kind === 'evaluation')
 
@@ -13,6 +13,16 @@ t.test('one scoring: one evaluation per mode, with the answer prefix', async (t)
   t.same(cells.map((c) => c.key), ['eval:base:m', 'eval:icl:m', 'eval:control:base:m', 'eval:ft:m:self_qa:n8:seed0:lr0.0002:ep2:r16', 'eval:control:ft:m:self_qa:n8:seed0:lr0.0002:ep2:r16'])
   t.match(cells[0]!.body, { scoring: 'loglik', options: { answer_prefix: 'The answer is' }, filter: { item_keys: ['mathematics-001'] } })
   t.notOk((cells[0]!.body.filter as Record<string, unknown>).question_types, 'all question types')
+})
+
+t.test('a baseline: base and ICL ask its questions, the adapters their trained news', async (t) => {
+  const keys = ['mathematics-001-q1', 'mathematics-001-q2', 'coding-001-q1']
+  const cells = evals(spec({ baseline_question_keys: keys, control: false, scoring: { implication: 'generate' } }))
+  for (const c of cells.filter((c) => /^eval:(base|icl):/.test(c.key))) t.same((c.body.filter as Record<string, unknown>).question_keys, keys, `${c.key} asks the baseline`)
+  const ft = cells.filter((c) => c.key.startsWith('eval:ft:'))
+  t.equal(ft.length, 2)
+  for (const c of ft) t.match(c.body.filter, { item_keys: ['mathematics-001'] }, `${c.key} asks the trained news`)
+  t.ok(ft.every((c) => !(c.body.filter as Record<string, unknown>).question_keys))
 })
 
 t.test('generate for implication questions: each news evaluation runs once per method, on its types', async (t) => {

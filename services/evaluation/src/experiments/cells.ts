@@ -42,6 +42,8 @@ function scoringSplits(scoring: ScoringSpecT, set: keyof typeof TYPES): { scorin
 export function expandCells(spec: ResolvedSpec): CellPlan[] {
   const cells: CellPlan[] = []
   const filter = { item_keys: spec.item_keys }
+  // base and ICL need no training: under a baseline they ask more questions than the adapters
+  const baselineFilter = spec.baseline_question_keys ? { question_keys: spec.baseline_question_keys } : filter
   /** One evaluation cell per scoring method (a per-type scoring splits it by question type; its key gets the method). */
   const pushEval = (cell: Omit<CellPlan, 'kind' | 'body'>, model: string, mode: string, setId: string, evalFilter: Record<string, unknown> | undefined) => {
     const splits = scoringSplits(spec.scoring, setId === spec.control_set_id ? 'control' : 'news')
@@ -59,7 +61,7 @@ export function expandCells(spec: ResolvedSpec): CellPlan[] {
     }
   }
   for (const model of spec.models) {
-    for (const mode of ['base', 'icl'] as const) pushEval({ key: `eval:${mode}:${model}`, bind: [], depends_on: [], labels: { model, mode, method: mode } }, model, mode, spec.news_set_id, filter)
+    for (const mode of ['base', 'icl'] as const) pushEval({ key: `eval:${mode}:${model}`, bind: [], depends_on: [], labels: { model, mode, method: mode } }, model, mode, spec.news_set_id, baselineFilter)
     if (spec.control && spec.control_set_id)
       pushEval({ key: `eval:control:base:${model}`, bind: [], depends_on: [], labels: { model, mode: 'base', method: 'base', set: 'control' } }, model, 'base', spec.control_set_id, undefined)
 

@@ -28,15 +28,11 @@ export async function resolveSpec(db: Kysely<Database>, req: ExperimentRequestT,
     const missing = req.item_keys.filter((k) => !found.has(k))
     if (missing.length) throw invalid([{ path: '/item_keys', message: `not in set ${set.name}: ${missing.slice(0, 10).join(', ')}` }])
   }
-  if (perDomain) {
-    const taken = new Map<string, number>()
-    items = items.filter((i) => {
-      const n = taken.get(i.domain) ?? 0
-      taken.set(i.domain, n + 1)
-      return n < perDomain
-    })
-  }
+  if (perDomain) items = firstItemsPerDomain(items.map((i) => ({ ...i, item: i.key })), perDomain)
   if (items.length === 0) throw invalid([{ path: domains ? '/domains' : '/item_keys', message: 'selects no news items' }])
+
+  const baseline = req.baseline ?? (preset === 'demo' ? DEMO_SUBSET.baseline : undefined)
+  const baseline_question_keys = baseline ? await baselineQuestions(db, set.id, items.map((i) => i.key), baseline) : null
 
   const control = req.control ?? p.control ?? BASE_DEFAULTS.control
   const controlSet = control ? await db.selectFrom('news_sets').select('id').where('kind', '=', 'control').orderBy('builtin', 'desc').orderBy('created_at', 'desc').executeTakeFirst() : undefined
@@ -53,6 +49,7 @@ export async function resolveSpec(db: Kysely<Database>, req: ExperimentRequestT,
     news_set_id: set.id,
     control_set_id: controlSet?.id ?? null,
     item_keys: items.map((i) => i.key),
+    baseline_question_keys,
     models,
     match_compute,
     model_params,
@@ -77,4 +74,31 @@ function matchedParams(models: string[], given: Record<string, number>, levels: 
   const over = models.flatMap((m) => levels.filter((l) => samplesFor(spec, m, l) > MAX_SAMPLES_PER_NEWS).map((l) => `${m} at ${l} needs ${samplesFor(spec, m, l)}`))
   if (over.length) throw invalid([{ path: '/samples_per_news', message: `matched compute exceeds ${MAX_SAMPLES_PER_NEWS} samples per news: ${over.join('; ')}` }])
   return spec.model_params
+}
+
+/** Rows of the first `n` news items of each domain (rows in the set's order; several rows may share an item). */
+function firstItemsPerDomain<T extends { domain: string; item: string }>(rows: T[], n: number): T[] {
+  const taken = new Map<string, Set<string>>()
+  return rows.filter((r) => {
+    const items = taken.get(r.domain) ?? new Set<string>()
+    taken.set(r.domain, items)
+    if (!items.has(r.item) && items.size < n) items.add(r.item)
+    return items.has(r.item)
+  })
+}
+
+/**
+ * The questions base and ICL ask under a `baseline`: every question of the trained news, and the
+ * baseline's (its domains, the first N items of each, its types), each once.
+ */
+async function baselineQuestions(db: Kysely<Database>, setId: string, trained: string[], b: NonNullable<ExperimentRequestT['baseline']>): Promise<string[]> {
+  const questions = () =>
+    db.selectFrom('questions').innerJoin('news_items', 'news_items.id', 'questions.item_id').select(['questions.key as key', 'news_items.key as item', 'news_items.domain as domain']).where('questions.set_id', '=', setId).orderBy('news_items.position').orderBy('questions.position')
+  const ofTrained = await questions().where('news_items.key', 'in', trained).execute()
+  let q = questions()
+  if (b.domains) q = q.where('news_items.domain', 'in', b.domains)
+  if (b.question_types) q = q.where('questions.type', 'in', b.question_types)
+  let rows = await q.execute()
+  if (b.items_per_domain !== undefined) rows = firstItemsPerDomain(rows, b.items_per_domain)
+  return [...new Set([...ofTrained, ...rows].map((r) => r.key))]
 }

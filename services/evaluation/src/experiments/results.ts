@@ -28,7 +28,8 @@ export async function experimentResults(db: Kysely<Database>, cells: CellRow[]):
     const s = run.summary
     const group = (g: Record<string, GroupStatsT> | undefined) => Object.fromEntries(Object.entries(g ?? {}).map(([k, v]) => [k, accuracy(v)]))
     const gapClosed = run.mode === 'ft' && run.set_kind === 'news' ? cmp('gap_closed', 'ft', id) : null
-    // an FT row carries the ICL gain its gap closed was guarded by (same base and ICL runs)
+    // an FT row carries the ICL gain of the base and ICL runs its gap closed used; the guard itself is
+    // `gap_closed.icl_gain`, on the questions the FT run shares with them (under a baseline, fewer)
     const iclGain = run.mode === 'icl' ? cmp('icl_gain', 'icl', id) : gapClosed ? (report.comparisons.find((x) => x.kind === 'icl_gain' && x.runs.icl === gapClosed.runs.icl && x.runs.base === gapClosed.runs.base) ?? null) : null
     const opt = <K extends string, V>(k: K, v: V | undefined) => (v === undefined ? {} : ({ [k]: v } as Record<K, V>))
     return {
