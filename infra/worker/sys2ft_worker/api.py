@@ -105,7 +105,7 @@ class WorkerState:
             mode=self.settings.resolved_training_mode(),
             on_adapter_written=engine.forget_adapter,
             memory=engine.training_memory(self.settings.memory_limit_gb),
-            cpu_gate=getattr(engine, "cpu_gate", None) if self.settings.cpu_turns else None,
+            cpu_turns=getattr(engine, "cpu_turns", None) if self.settings.cpu_turns else None,
         )
 
     def stop(self) -> None:

@@ -29,6 +29,7 @@ import torch
 
 from .adapters import AdapterRegistry
 from .config import Settings, cpu_supports_bf16
+from .cpu_turns import CpuTurns
 from .engine import (
     EngineStats,
     SamplingKey,
@@ -182,14 +183,19 @@ class HFEngine:
         self._adapters: dict[str, int] = {}  # loaded adapter -> registry fingerprint
         self._cache_kw = _cache_kwarg(self.model)
         self._lock = threading.RLock()
+        self._turns = CpuTurns()
         log.info(
             "loaded %s from %s on %s/%s in %.1f s", self.model_id, self.model_path, self.device, self.dtype, self.load_s
         )
 
     @property
-    def cpu_gate(self) -> threading.RLock | None:
-        """What inference holds while it computes, on a CPU: a training that takes turns holds it too."""
-        return self._lock if self.device == "cpu" else None
+    def cpu_turns(self) -> CpuTurns | None:
+        """On a CPU: the turns inference and training take (see cpu_turns); None on a GPU."""
+        return self._turns if self.device == "cpu" else None
+
+    def _compute(self) -> contextlib.AbstractContextManager[None]:
+        """Entered by every scoring and generation call: waits while a training has the CPU."""
+        return self._turns.inference() if self.device == "cpu" else contextlib.nullcontext()
 
     def _eos_ids(self) -> frozenset[int]:
         ids: set[int] = set()
@@ -307,7 +313,7 @@ class HFEngine:
             for j in range(r.n):
                 row = _Row(i, j, prompt_ids[i], SamplingKey.of(r), _derive_seed(base_seed, j))
                 by_adapter.setdefault(r.adapter, []).append(row)
-        with self._lock, torch.inference_mode():
+        with self._compute(), self._lock, torch.inference_mode():
             self.stats.add(generate_calls=1)
             for adapter, rows in by_adapter.items():
                 # Similar budgets and lengths share a chunk (less idle padding).
@@ -443,7 +449,7 @@ class HFEngine:
         by_adapter: dict[str | None, list[_ScoreJob]] = {}
         for job in prepared:
             by_adapter.setdefault(job.adapter, []).append(job)
-        with self._lock, torch.inference_mode():
+        with self._compute(), self._lock, torch.inference_mode():
             self.stats.add(score_calls=1)
             for adapter, jobs in by_adapter.items():
                 with self._adapter(adapter):

@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .adapters import AdapterRegistry
+from .cpu_turns import CpuTurns
+from .lifeline import die_with
 from .errors import Conflict, InsufficientMemory, NotFound, UnknownModel
 from .protocol import (
     TERMINAL_STATES,
@@ -346,35 +348,11 @@ def run_training(
     }
 
 
-def _die_with(server_pid: int) -> None:
-    """A training must not outlive its worker (killed with -9, its job goes to another worker:
-    an orphan would train the same job a second time). The kernel kills this process when its
-    parent (the forkserver, which exits with the worker) dies; a watchdog covers the rest."""
-    import ctypes
-    import os
-    import signal
-
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-    def watch() -> None:
-        while True:
-            try:
-                os.kill(server_pid, 0)
-            except ProcessLookupError:
-                os._exit(1)
-            except PermissionError:
-                pass
-            time.sleep(1.0)
-
-    threading.Thread(target=watch, name="server-watchdog", daemon=True).start()
-
-
 def _subprocess_main(spec: TrainingSpec, events: Any, stop: Any, weights: SharedWeights | None, server_pid: int) -> None:
     """Entry point of a training subprocess: events go back through a queue."""
-    _die_with(server_pid)
+    # a training must not outlive its worker (killed with -9, its job goes to another worker: an
+    # orphan would train the same job a second time); its parent is the forkserver, which exits with it
+    die_with(server_pid)
     try:
         done = run_training(spec, events.put, stop.is_set, weights)
         events.put(done)
@@ -525,12 +503,12 @@ class TrainingManager:
         mode: Literal["thread", "process"],
         on_adapter_written: Callable[[str], None] = lambda name: None,
         memory: "TrainingMemory | None" = None,
-        cpu_gate: "threading.RLock | threading.Lock | None" = None,
+        cpu_turns: "CpuTurns | None" = None,
     ) -> None:
         self.registry = registry
-        # held for the whole training when given: inference on the same CPU waits, and the training
-        # waits (queued, cancellable) for the inference call in progress
-        self.cpu_gate = cpu_gate
+        # given (a CPU): a training waits, queued and cancellable, for the inference in progress, and
+        # holds the cores until it ends
+        self.cpu_turns = cpu_turns
         self.model_id = model_id
         self.model_path = model_path
         self.device = device
@@ -680,16 +658,14 @@ class TrainingManager:
             job.elapsed_s = round(time.perf_counter() - job._t_start, 3) if job._t_start else 0.0
 
     def _take_cpu(self, job: TrainingJob) -> bool:
-        """Waits for the CPU gate (if any) until it is free or the job is cancelled; True when held."""
-        if self.cpu_gate is None:
+        """Waits for the CPU (when taking turns) until it is free or the job is cancelled; True when held."""
+        if self.cpu_turns is None:
             return False
         waited = time.perf_counter()
-        while not self.cpu_gate.acquire(timeout=0.2):
-            if job.cancel_event.is_set():
-                return False
-        if time.perf_counter() - waited > 1:
-            log.info("training %s waited %.1f s for inference to finish (cpu_turns)", job.id, time.perf_counter() - waited)
-        return True
+        held = self.cpu_turns.acquire_training(job.cancel_event.is_set)
+        if held and time.perf_counter() - waited > 1:
+            log.info("training %s waited %.1f s for inference to end (cpu_turns)", job.id, time.perf_counter() - waited)
+        return held
 
     def _run(self, job: TrainingJob) -> None:
         staging: Path | None = None
@@ -746,7 +722,7 @@ class TrainingManager:
             self._finish(job, "failed", f"{type(exc).__name__}: {exc}")
         finally:
             if holds_cpu:
-                self.cpu_gate.release()  # type: ignore[union-attr]
+                self.cpu_turns.release_training()  # type: ignore[union-attr]
             if staging is not None:
                 import shutil
 

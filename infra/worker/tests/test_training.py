@@ -195,30 +195,32 @@ def test_loss_on_assistant_vs_all(worker: Any) -> None:
 
 
 def test_on_a_cpu_training_and_inference_take_turns(client: TestClient, worker: Any, memorised: dict[str, Any]) -> None:
-    """cpu_turns: a training waits (queued, cancellable) while inference holds the CPU, and holds it while it runs."""
-    gate = worker.engine.cpu_gate
-    assert gate is not None, "the tiny model runs on the CPU"
-    body = {"adapter_name": "turns", "examples": EXAMPLES, "epochs": 1, "batch_size": 4, "seed": 3}
-    assert gate.acquire(timeout=30)  # as an inference call would
+    """cpu_turns: a training waits (queued, cancellable) while inference runs, then holds the CPU; inference
+    that arrives while it waits or runs waits for it; a waiting training is not starved by later calls."""
+    turns = worker.engine.cpu_turns
+    assert turns is not None, "the tiny model runs on the CPU"
+    body = {"adapter_name": "turns", "examples": EXAMPLES * 5, "epochs": 10, "batch_size": 4, "seed": 3}
+    inside = turns.inference()
+    inside.__enter__()  # as a scoring call in progress
     try:
-        r = client.post("/v1/trainings", json={**body, "training_id": "job_turns-waits"})
-        assert r.status_code == 202
+        assert client.post("/v1/trainings", json={**body, "training_id": "job_turns-waits"}).status_code == 202
         time.sleep(1.0)
         st = client.get("/v1/trainings/job_turns-waits").json()
         assert st["state"] == "queued" and st["step"] == 0, st
         assert client.delete("/v1/trainings/job_turns-waits").status_code == 200
         st = wait_training(client, "job_turns-waits", timeout=10)
         assert st["state"] == "cancelled" and st["started_at"] is None, "cancelled while it waited, never started"
-        r = client.post("/v1/trainings", json={**body, "training_id": "job_turns-runs"})
-        assert r.status_code == 202
+        assert client.post("/v1/trainings", json={**body, "training_id": "job_turns-runs"}).status_code == 202
         time.sleep(0.5)
         assert client.get("/v1/trainings/job_turns-runs").json()["state"] == "queued"
+        assert turns.state()["training_waiting"] == 1
     finally:
-        gate.release()
+        inside.__exit__(None, None, None)
     st = wait_training(client, "job_turns-runs", until=("running", "succeeded"))
-    if st["state"] == "running":
-        assert not gate.acquire(blocking=False), "a running training holds the CPU"
-    st = wait_training(client, "job_turns-runs")
-    assert st["state"] == "succeeded", st["error"]
-    assert gate.acquire(blocking=False), "and gives it back when it ends"
-    gate.release()
+    # a scoring call made now waits for the training: it ends after the training has
+    t0 = time.monotonic()
+    r = client.post("/v1/score", json={"items": [{"prompt": "2 + 2 =", "continuations": [" 4", " 5"]}]})
+    assert r.status_code == 200, r.text
+    st = client.get("/v1/trainings/job_turns-runs").json()
+    assert st["state"] == "succeeded", ("the score call ran beside the training", st["state"], time.monotonic() - t0)
+    assert turns.state() == {"inference": 0, "training": False, "training_waiting": 0}
