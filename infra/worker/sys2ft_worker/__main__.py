@@ -29,8 +29,13 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--gpu-memory-utilization", type=float)
     p.add_argument("--kv-cache-gib", type=float)
     p.add_argument("--log-level")
+    p.add_argument("--exit-with", type=int, metavar="PID", help="exit when this process (the stack that started the worker) exits")
     args = p.parse_args(argv)
-    overrides = {k: v for k, v in vars(args).items() if v is not None}
+    overrides = {k: v for k, v in vars(args).items() if v is not None and k != "exit_with"}
+    if args.exit_with is not None:
+        from .lifeline import die_with
+
+        die_with(args.exit_with)  # a stack that dies (kill -9, an exit hook that never ran) takes its worker along
     return Settings(**overrides)
 
 
