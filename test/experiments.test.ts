@@ -197,6 +197,19 @@ t.test('the CLI runs an experiment and prints the table', async (t) => {
   t.match(r.out, /comparison \[95% CI\] +all +implication +recall/, 'overall and per question type')
 })
 
+t.test('audit-no-news: every question asked without the news; the confident right answers listed', async (t) => {
+  const shipped = (await tdb.db.selectFrom('news_sets').select('id').where('kind', '=', 'news').where('builtin', '=', true).executeTakeFirstOrThrow()).id
+  const cli = (threshold: string) => run(process.execPath, ['packages/cli/bin/sys2ft.mjs', '--url', config.urls.evaluation, '--key', TEST_KEY, 'audit-no-news', '--generation-url', config.urls.generation, '--set', shipped, '--model', 'tiny-qwen2', '--domains', 'leaderboards', '--threshold', threshold, '--json'], {})
+  const all = await cli('0')
+  t.equal(all.code, 0, all.out)
+  const a = JSON.parse(all.out.slice(all.out.indexOf('{')))
+  t.equal(a.questions, 100, 'the 100 leaderboards questions')
+  t.equal(a.suspects.length, a.correct, 'threshold 0: every right answer is a suspect')
+  t.ok(a.suspects.every((s: { p: number; question_key: string }) => s.p > 0 && s.p <= 1 && s.question_key.startsWith('leaderboards-')))
+  const none = JSON.parse((await cli('1')).out.replace(/^[^{]*/, ''))
+  t.equal(none.suspects.length, 0, 'threshold 1: none')
+})
+
 t.test('the curl pipeline runs against the live stack', async (t) => {
   const r = await run('bash', ['scripts/curl/pipeline.sh'], { SYS2FT_GENERATION_URL: config.urls.generation, SYS2FT_TRAINING_URL: config.urls.training, SYS2FT_EVALUATION_URL: config.urls.evaluation, SYS2FT_API_KEY: TEST_KEY, ITEMS: '"events-001"', SAMPLES: '1' })
   t.equal(r.code, 0, r.out)

@@ -96,3 +96,37 @@ export class NewsSetsApi extends ServiceApi {
     return this.call<LmEvalExport>(this.http.get(`/news-sets/${id}/export`, { params: { format: 'lm-eval', ...params }, paramsSerializer: { indexes: null } }))
   }
 }
+
+export interface EvalRun {
+  id: string
+  state: string
+  progress: { done: number; total: number }
+  error: string | null
+}
+
+/** One question's result, the fields the CLI reads. */
+export interface EvalResult {
+  question_key: string
+  domain: string | null
+  type: string
+  scores: { picks: { letter: number }; letter: { logprob: number[] }; correct_by: { letter: boolean } }
+}
+
+/** The evaluation service's eval-run routes. */
+export class EvalRunsApi extends ServiceApi {
+  create(body: Record<string, unknown>) {
+    return this.call<EvalRun>(this.http.post('/eval-runs', body))
+  }
+  get(id: string) {
+    return this.call<EvalRun>(this.http.get(`/eval-runs/${id}`))
+  }
+  /** Every result of a run, page by page. */
+  async *results(id: string): AsyncGenerator<EvalResult> {
+    for (let after: string | null = null; ; ) {
+      const page: { data: EvalResult[]; next_cursor: string | null } = await this.call(this.http.get(`/eval-runs/${id}/results`, { params: { limit: 100, ...(after && { after }) } }))
+      yield* page.data
+      if (!page.next_cursor) return
+      after = page.next_cursor
+    }
+  }
+}

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs'
 import { Command, Option } from 'commander'
 import { ExperimentsApi, NewsSetsApi } from './api.ts'
 import { follow } from './follow.ts'
+import { auditNoNews } from './audit.ts'
 import { runLmEval } from './lm-eval.ts'
 import { formatResults } from './table.ts'
 
@@ -109,6 +110,19 @@ program
   .option('--generation-url <url>', 'the generation service (it owns the news sets)', process.env.SYS2FT_GENERATION_URL ?? 'http://127.0.0.1:3001')
   .action(async (o) => {
     process.exitCode = await runLmEval(new NewsSetsApi(o.generationUrl, program.opts().key), o)
+  })
+
+program
+  .command('audit-no-news')
+  .description('ask every question of a set with no news in context; list those the model answers right with confidence (suspects: answerable from prior knowledge)')
+  .requiredOption('--set <id|name>', 'the news set')
+  .option('--model <id>', 'the model (a worker must serve it)', 'qwen2.5-coder-1.5b-instruct')
+  .option('--threshold <p>', 'a suspect: right with probability above this over the four letters', Number, 0.8)
+  .option('--domains <list>', 'only these domains', list)
+  .option('--json', 'print the audit as JSON')
+  .option('--generation-url <url>', 'the generation service (it owns the news sets)', process.env.SYS2FT_GENERATION_URL ?? 'http://127.0.0.1:3001')
+  .action(async (o) => {
+    process.exitCode = await auditNoNews({ ...o, url: program.opts().url, key: program.opts().key })
   })
 
 program.parseAsync().catch((err: Error) => {

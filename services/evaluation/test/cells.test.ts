@@ -25,6 +25,12 @@ t.test('a baseline: base and ICL ask its questions, the adapters their trained n
   t.ok(ft.every((c) => !(c.body.filter as Record<string, unknown>).question_keys))
 })
 
+t.test('gradient checkpointing reaches the training job when the spec sets it, and is left to the worker otherwise', async (t) => {
+  const train = (s: ResolvedSpec) => expandCells(s).find((c) => c.kind === 'training')!.body.hyperparameters as Record<string, unknown>
+  t.equal(train(spec({ training: { ...BASE_DEFAULTS.training, gradient_checkpointing: false } })).gradient_checkpointing, false)
+  t.notOk('gradient_checkpointing' in train(spec({})), 'null: the worker decides')
+})
+
 t.test('generate for implication questions: each news evaluation runs once per method, on its types', async (t) => {
   const cells = evals(spec({ scoring: { implication: 'generate' }, evaluation: { answer_prefix: 'Answer:', max_tokens: 2048 } }))
   const base = cells.filter((c) => c.key.startsWith('eval:base:'))

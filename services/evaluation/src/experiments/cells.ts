@@ -91,7 +91,7 @@ export function expandCells(spec: ResolvedSpec): CellPlan[] {
                   body: {
                     base_model: model,
                     data: [{ generation_run_id: '' }],
-                    hyperparameters: { lora: { r, alpha: 2 * r }, learning_rate: lr, epochs, batch_size: spec.training.batch_size, max_seq_len: spec.training.max_seq_len, lr_scheduler: spec.training.lr_scheduler, warmup_ratio: spec.training.warmup_ratio },
+                    hyperparameters: { lora: { r, alpha: 2 * r }, learning_rate: lr, epochs, batch_size: spec.training.batch_size, max_seq_len: spec.training.max_seq_len, lr_scheduler: spec.training.lr_scheduler, warmup_ratio: spec.training.warmup_ratio, ...(spec.training.gradient_checkpointing != null && { gradient_checkpointing: spec.training.gradient_checkpointing }) },
                     seed,
                   },
                   bind: [{ path: 'data.0.generation_run_id', from: genKey, field: 'resource_id' }],
