@@ -3,6 +3,8 @@ import { create, all } from 'mathjs'
 import type { TSchema } from 'typebox'
 import { ControlQuestionInput, NewsItemInput, type AnyQuestion, type ControlQuestion, type NewsItem } from './schema.ts'
 import type { JsonlLine } from './load.ts'
+import { unstorableFields } from '@sys2ft/service-kit/text'
+import { PRIOR_KNOWLEDGE_RULE, priorKnowledgeDistractors } from './prior-knowledge.ts'
 
 export interface Issue {
   severity: 'error' | 'warning'
@@ -66,6 +68,11 @@ function structure<T>(schema: TSchema, lines: JsonlLine[], issues: Issue[], ques
   for (const l of lines) {
     if (l.error) {
       issues.push({ severity: 'error', line: l.line, path: '', message: l.error })
+      continue
+    }
+    const unstorable = unstorableFields(l.value)
+    if (unstorable.length) {
+      for (const e of unstorable) issues.push({ severity: 'error', line: l.line, path: e.path, message: e.message })
       continue
     }
     const value = Value.Default(schema, l.value)
@@ -135,6 +142,7 @@ export function validateNewsSet(lines: JsonlLine[], opts: ValidateOptions = {}):
   const ids = new Map<string, number>()
   const checks = { evaluated: 0, mismatched: 0 }
   const valid: NewsItem[] = []
+  let unnamedPrior = 0
   for (const { line, value: item } of parsed) {
     const before = issues.filter((i) => i.severity === 'error').length
     for (const [id, path] of [[item.id, '/id'], ...item.questions.map((q, j) => [q.id, `/questions/${j}/id`])] as [string, string][]) {
@@ -163,7 +171,17 @@ export function validateNewsSet(lines: JsonlLine[], opts: ValidateOptions = {}):
         issues.push({ severity: 'error', line, path: `/questions/${j}/check`, message: `check does not evaluate: ${(err as Error).message}` })
       }
     })
+    item.questions.forEach((q, j) => {
+      if (priorKnowledgeDistractors(q).length > 0) return
+      unnamedPrior += 1
+      if (opts.shipped) issues.push({ severity: 'error', line, path: `/questions/${j}/explanation`, message: PRIOR_KNOWLEDGE_RULE })
+    })
     if (issues.filter((i) => i.severity === 'error').length === before) valid.push(item)
+  }
+  // A user's set gets one line for the whole set, not one per question.
+  if (!opts.shipped && unnamedPrior > 0) {
+    const total = parsed.reduce((n, p) => n + p.value.questions.length, 0)
+    issues.push({ severity: 'warning', path: 'prior_knowledge', message: `${unnamedPrior} of ${total} explanations ${PRIOR_KNOWLEDGE_RULE}` })
   }
   issues.push(...balanceIssues(valid.flatMap((i) => i.questions), rule))
   return { valid, issues, checks }

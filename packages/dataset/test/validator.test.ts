@@ -1,10 +1,11 @@
 import t from 'tap'
-import { checkAnswer, errorsOf, parseJsonl, validateControlSet, validateNewsSet, type NewsItem } from '../src/index.ts'
+import { checkAnswer, errorsOf, parseJsonl, priorKnowledgeDistractors, validateControlSet, validateNewsSet, type NewsItem } from '../src/index.ts'
 
 const words = (n: number) => Array.from({ length: n }, (_, i) => `word${i}`).join(' ')
 const q = (n: number, answer: number, extra: Partial<NewsItem['questions'][number]> = {}) => {
   const options = ['10', '20', '30', '40']
-  return { id: `n-${n}`, type: 'implication' as const, question: 'q?', options, answer_index: answer, answer_text: options[answer]!, explanation: '', ...extra }
+  const explanation = `'${options[(answer + 1) % 4]}' is the usual answer (prior knowledge).`
+  return { id: `n-${n}`, type: 'implication' as const, question: 'q?', options, answer_index: answer, answer_text: options[answer]!, explanation, ...extra }
 }
 const item = (id: string, questions: NewsItem['questions'], extra: Partial<NewsItem> = {}): NewsItem => ({
   id, domain: 'events', title: 't', date: '2026-02-01', text: words(80), questions: questions.map((x, i) => ({ ...x, id: `${id}-q${i + 1}` })), ...extra,
@@ -53,7 +54,7 @@ t.test('answer positions and the longest-option bias are checked over the whole 
   const longest = ['a', 'b', 'c', 'd'].map((id) => item(id, [0, 1, 2, 3, 0].map((a, n) => {
     const options = ['1', '2', '3', '4']
     options[a] = 'the longest option of all'
-    return { ...q(n, a), options, answer_text: options[a]! }
+    return { ...q(n, a), options, answer_text: options[a]!, explanation: `'${options[(a + 1) % 4]}' is the usual answer (prior knowledge).` }
   })))
   const r2 = validateNewsSet(lines(longest), { shipped: true })
   t.ok(r2.issues.find((i) => i.path === 'longest_option' && /100\.0%/.test(i.message)))
@@ -108,4 +109,27 @@ t.test('JSONL parsing keeps line numbers and reports bad JSON', async (t) => {
   t.match(parsed[1]!.error, /not valid JSON/)
   const r = validateControlSet(parsed)
   t.ok(r.issues.some((i) => i.line === 3 && /not valid JSON/.test(i.message)))
+})
+
+t.test('every explanation names a wrong option as its prior-knowledge distractor', async (t) => {
+  const options = ['25', '28', '11', '31']
+  const pk = (explanation: string) => priorKnowledgeDistractors({ options, answer_index: 0, explanation })
+  t.same(pk("4·7 + 4 − 7 = 25. '28' is the plain product (prior knowledge); '31' forgets b."), ['28'])
+  t.same(pk("'28' is the plain product (prior knowledge), '11' too (prior knowledge)."), ['28', '11'])
+  t.same(pk("'25' is right (prior knowledge)."), [], 'the correct option is not a distractor')
+  t.same(pk("'28' is the plain product; '31' is the usual guess (prior knowledge)."), ['31'], 'the quote must be in the marker’s clause')
+  t.same(pk("'28' is a slip. '31' is the usual guess (prior knowledge)."), ['31'], 'or its sentence')
+  t.same(pk("'28' is the plain product (prior)."), [], 'only the canonical marker counts')
+  t.same(pk("'28' is a slip (prior knowledgeable)."), [], 'the marker closes its clause')
+  t.same(pk('no quotes (prior knowledge).'), [])
+
+  const unnamed = (id: string) => item(id, [0, 1, 2, 3, 0].map((a, n) => q(n, a, { explanation: 'all slips.' })))
+  const set = [unnamed('a'), balanced('b'), balanced('c'), balanced('d')]
+  const shipped = validateNewsSet(lines(set), { shipped: true })
+  const at = shipped.issues.filter((i) => i.path.endsWith('/explanation'))
+  t.equal(at.length, 5, 'one error per question of the shipped set')
+  t.ok(at.every((i) => i.line === 1 && i.severity === 'error' && /prior-knowledge distractor/.test(i.message)))
+  const user = validateNewsSet(lines(set))
+  t.same(user.issues.filter((i) => /prior-knowledge/.test(i.message)).map((i) => [i.severity, i.path, i.message.split(' explanations')[0]]),
+    [['warning', 'prior_knowledge', '5 of 20']], 'a user set gets one line for the whole set')
 })
