@@ -7,7 +7,8 @@ import addFormats from 'ajv-formats'
 import type { Kysely } from 'kysely'
 import { createDb, type Database } from '@sys2ft/db'
 import type { Sys2ftConfig } from './config.ts'
-import { errorsPlugin } from './plugins/errors.ts'
+import { clientErrorHandler, errorsPlugin, frameworkErrors } from './plugins/errors.ts'
+import { textInputPlugin } from './plugins/text-input.ts'
 import { authPlugin } from './plugins/auth.ts'
 import { docsPlugin } from './plugins/docs.ts'
 import { healthPlugin } from './plugins/health.ts'
@@ -64,6 +65,8 @@ export async function createService(def: ServiceDefinition, config: Sys2ftConfig
     },
     bodyLimit: opts.bodyLimit ?? 64 * 1024 * 1024,
     return503OnClosing: true,
+    frameworkErrors,
+    clientErrorHandler,
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>()
 
@@ -85,6 +88,7 @@ export async function createService(def: ServiceDefinition, config: Sys2ftConfig
   })
 
   await app.register(fp(errorsPlugin))
+  await app.register(fp(textInputPlugin))
   await app.register(fp(authPlugin({ apiKeys: config.apiKeys, serviceKey: config.serviceKey })))
   await app.register(fp(docsPlugin({ title: def.title, description: def.description, version: def.version })))
   await app.register(fp(idempotencyPlugin(def.name)))

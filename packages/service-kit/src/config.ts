@@ -23,6 +23,7 @@ export const ConfigSchema = Type.Object({
   SYS2FT_DB_POOL_MAX: Type.Integer({ default: 10, minimum: 1, maximum: 200 }),
   SYS2FT_DB_STATEMENT_TIMEOUT_MS: Type.Integer({ default: 30_000, minimum: 100 }),
   SYS2FT_DATA_DIR: Type.String({ default: '.data', description: 'Local state: the embedded database, adapters.' }),
+  SYS2FT_MAX_EXPERIMENT_CELLS: Type.Integer({ default: 2000, minimum: 1, description: 'The most cells one experiment may expand to; a bigger grid is a 400 that says its cell count.' }),
 })
 
 export type RawConfig = Static<typeof ConfigSchema>
@@ -39,6 +40,7 @@ export interface Sys2ftConfig {
   logLevel: RawConfig['SYS2FT_LOG_LEVEL']
   db: { poolMax: number; statementTimeoutMs: number }
   dataDir: string
+  limits: { experimentCells: number }
 }
 
 export class ConfigError extends Error {
@@ -80,6 +82,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: raw.SYS2FT_LOG_LEVEL,
     db: { poolMax: raw.SYS2FT_DB_POOL_MAX, statementTimeoutMs: raw.SYS2FT_DB_STATEMENT_TIMEOUT_MS },
     dataDir: raw.SYS2FT_DATA_DIR,
+    limits: { experimentCells: raw.SYS2FT_MAX_EXPERIMENT_CELLS },
   }
   assertAuthConfigured(config)
   return config

@@ -11,3 +11,4 @@ export { recordEvent, listEvents, EVENT_TABLES, type JobEvent, type JobTable } f
 export { streamJob, isTerminalState, type StreamOptions } from './jobs/sse.ts'
 export { seededRandom, seedOf } from './random.ts'
 export { PollLoop } from './jobs/poll-loop.ts'
+export { storable, unstorableFields, decodeUtf8Strict } from './text.ts'

@@ -17,6 +17,7 @@ export function testConfig(databaseUrl: string, overrides: Partial<Sys2ftConfig>
     logLevel: 'silent',
     db: { poolMax: 5, statementTimeoutMs: 30_000 },
     dataDir: '.data/test',
+    limits: { experimentCells: 2000 },
     ...overrides,
   }
 }

@@ -49,6 +49,7 @@ t.test('bad input answers 400 problem+json naming the field, and stores nothing'
     ['an answer prefix ending in a space', { model: MODEL, set_id: newsSet, mode: 'base', options: { answer_prefix: 'The answer is ' } }, '/options/answer_prefix'],
     ['unknown set', { model: MODEL, set_id: 'ns_00000000000000000000000000000000', mode: 'base' }, '/set_id'],
     ['unknown field', { model: MODEL, set_id: newsSet, mode: 'base', colour: 'blue' }, '/colour'],
+    ['an unknown option', { model: MODEL, set_id: newsSet, mode: 'base', options: { colour: 'blue' } }, '/options/colour'],
   ]
   for (const [what, body, path] of cases) {
     const res = await post(body)
@@ -232,14 +233,12 @@ t.test('results pages and filters, events, the live stream', async (t) => {
   t.ok(list.data.every((r: { mode: string }) => r.mode === 'base'))
 })
 
-t.test('a model the worker does not serve: the run fails with the worker’s reason (not retried)', async (t) => {
+t.test('a model the worker does not serve is refused when the run is created (400 naming /model), not failed later', async (t) => {
+  const before = await runCount()
   const res = await post({ model: 'qwen2.5-coder-1.5b-instruct', set_id: newsSet, mode: 'base', filter: { item_keys: [items[0]!.id] } })
-  t.equal(res.statusCode, 202)
-  const run = await finished(res.json().id)
-  t.equal(run.state, 'failed')
-  t.equal(run.attempts, 1, 'a wrong model is not worth another attempt')
-  t.match(run.error, /404.*qwen2\.5-coder-1\.5b-instruct|qwen2\.5-coder-1\.5b-instruct.*404|unknown/i)
-  t.equal(run.summary, null)
+  t.equal(res.statusCode, 400)
+  t.match(res.json().errors, [{ path: '/model', message: new RegExp(`serves ${MODEL}, not qwen2\\.5-coder-1\\.5b-instruct`) }])
+  t.equal(await runCount(), before, 'no run was stored')
 })
 
 t.test('Idempotency-Key: a retried POST returns the first run; DELETE of a finished run is a conflict', async (t) => {

@@ -50,7 +50,7 @@ t.test('normalisation and copy share', async (t) => {
 })
 
 t.test('NUL characters and lone surrogates (which Postgres cannot hold) are made storable', async (t) => {
-  const { storable } = await import('../src/domain/run-generation.ts')
+  const { storable } = await import('@sys2ft/service-kit/text')
   t.same(storable({ a: 'x\u0000y', b: ['\u0000'], c: 3, d: null }), { a: 'xy', b: [''], c: 3, d: null })
   t.equal(storable('a\\u0000b'), 'a\\u0000b', 'an escaped backslash sequence is text, not a NUL')
   t.equal(storable('x\ud800y'), 'x\ufffdy', 'a lone surrogate becomes U+FFFD')

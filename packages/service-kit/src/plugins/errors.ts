@@ -1,4 +1,6 @@
-import type { FastifyError, FastifyInstance } from 'fastify'
+import { randomUUID } from 'node:crypto'
+import type { Socket } from 'node:net'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ProblemError, problemBody, type FieldError } from '../problem.ts'
 
 interface AjvError {
@@ -68,4 +70,27 @@ export async function errorsPlugin(app: FastifyInstance): Promise<void> {
     const body = problemBody({ status: 404, code: 'not_found', detail: `no route ${req.method} ${req.url.split('?')[0]}` }, req.id)
     return reply.code(404).type('application/problem+json').send(body)
   })
+}
+
+/** The router's own 400s (a malformed URL, say) in the same problem+json shape. */
+export function frameworkErrors(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const body = problemBody({ status: 400, code: 'bad_request', detail: err.message }, req.id)
+  void reply.code(400).type('application/problem+json').send(body)
+}
+
+/**
+ * Errors Node's HTTP parser raises before Fastify sees a request (headers too large: 431, a malformed
+ * request line: 400), answered as problem+json on the raw socket.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy()
+    return
+  }
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW'
+  const p = problemBody(tooLarge
+    ? { status: 431, code: 'headers_too_large', detail: 'the request headers are too large' }
+    : { status: 400, code: 'bad_request', detail: 'the request could not be parsed' }, randomUUID())
+  const body = JSON.stringify(p)
+  socket.end(`HTTP/1.1 ${p.status} ${p.title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
 }

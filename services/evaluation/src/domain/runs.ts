@@ -30,7 +30,7 @@ function resolveOptions(body: CreateEvalRunT, scoring: 'loglik' | 'generate'): R
  * Checks a new run against the database (set, adapter, filter) and stores it queued. Every problem
  * is reported at once, naming its field, and nothing is stored unless all is well.
  */
-export async function createRun(db: Kysely<Database>, body: CreateEvalRunT, ctx: { workerUrl: string; service: { name: string; version: string } }): Promise<EvalRunRow> {
+export async function createRun(db: Kysely<Database>, body: CreateEvalRunT, ctx: { workerUrl: string; service: { name: string; version: string }; checkModel?: (model: string) => Promise<string | undefined> }): Promise<EvalRunRow> {
   const errors: FieldError[] = []
   const scoring = body.scoring ?? 'loglik'
   const filter: FilterT = body.filter ?? {}
@@ -44,6 +44,10 @@ export async function createRun(db: Kysely<Database>, body: CreateEvalRunT, ctx:
     adapter = isId('ad', body.adapter_id) ? await db.selectFrom('adapters').select(['id', 'name', 'base_model', 'location', 'data_sha256', 'job_id', 'compute']).where('id', '=', body.adapter_id).executeTakeFirst() : undefined
     if (!adapter) errors.push({ path: '/adapter_id', message: `no adapter ${body.adapter_id}` })
     else if (adapter.base_model !== body.model) errors.push({ path: '/model', message: `must be the adapter's base model: adapter ${adapter.id} was trained on ${adapter.base_model}` })
+  }
+  if (!usesAdapter && ctx.checkModel) {
+    const wrong = await ctx.checkModel(body.model)
+    if (wrong) errors.push({ path: '/model', message: wrong })
   }
   if (set?.kind === 'control' && (body.mode === 'icl' || body.mode === 'ft_icl')) errors.push({ path: '/mode', message: `${set.name} is a control set: it has no news to put in context; use base or ft` })
   const given = body.options ?? {}

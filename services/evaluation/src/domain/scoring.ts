@@ -4,6 +4,7 @@ import { evalMessages, forcedAnswerPrefix, letterContinuations, optionContinuati
 import type { Message, ScoreResponse, WorkerClient } from '@sys2ft/worker-client'
 import type { ResolvedOptions } from '../schemas/eval-runs.ts'
 import type { MeasureT } from '../schemas/summary.ts'
+import { storable } from '@sys2ft/service-kit/text'
 import { extractChoice } from './letters.ts'
 import type { RunQuestion } from './questions.ts'
 
@@ -145,7 +146,7 @@ export async function scoreGenerate(runId: string, questions: RunQuestion[], opt
         picks: { parsed: parsedPick, fallback: fallbackPick },
         correct_by,
       }),
-      raw_answer: answer?.text ?? '',
+      raw_answer: storable(answer?.text ?? ''),
       predicted_index: countsWrong ? null : chosen,
       parsed: parsedPick !== null,
       correct: countsWrong ? false : correct_by.with_fallback,

@@ -1,15 +1,20 @@
 import type { Kysely, Selectable } from 'kysely'
 import type { Database, ExperimentCellsTable, ExperimentsTable } from '@sys2ft/db'
-import { isId, newId, notFound, recordEvent, requestCancel, resumeJob } from '@sys2ft/service-kit'
+import { invalid, isId, newId, notFound, recordEvent, requestCancel, resumeJob } from '@sys2ft/service-kit'
 import { expandCells } from './cells.ts'
 import type { ResolvedSpec } from './spec.ts'
+
+const CELL_INSERT_BATCH = 500
 
 export type ExperimentRow = Selectable<ExperimentsTable>
 export type CellRow = Selectable<ExperimentCellsTable>
 
 /** Stores an experiment and its cells (expanded from the spec) in one transaction; the runner picks it up. */
-export async function createExperiment(db: Kysely<Database>, spec: ResolvedSpec): Promise<ExperimentRow> {
+export async function createExperiment(db: Kysely<Database>, spec: ResolvedSpec, limits: { maxCells: number }): Promise<ExperimentRow> {
   const cells = expandCells(spec)
+  if (cells.length > limits.maxCells) {
+    throw invalid([{ path: '/', message: `expands to ${cells.length} cells; at most ${limits.maxCells} are allowed (SYS2FT_MAX_EXPERIMENT_CELLS)` }], `the experiment's grid expands to ${cells.length} cells, more than the ${limits.maxCells} allowed: fewer models, protocols, sample counts or seeds`)
+  }
   const id = newId('exp')
   return db.transaction().execute(async (trx) => {
     const row = await trx
@@ -17,10 +22,9 @@ export async function createExperiment(db: Kysely<Database>, spec: ResolvedSpec)
       .values({ id, name: spec.name, preset: spec.preset, spec: JSON.stringify(spec), progress_total: cells.length, max_attempts: 5 })
       .returningAll()
       .executeTakeFirstOrThrow()
-    await trx
-      .insertInto('experiment_cells')
-      .values(cells.map((c, position) => ({ experiment_id: id, key: c.key, position, kind: c.kind, spec: JSON.stringify({ body: c.body, bind: c.bind, labels: c.labels }), depends_on: JSON.stringify(c.depends_on) })))
-      .execute()
+    // Postgres takes at most 65,535 parameters per statement: cells go in batches.
+    const rows = cells.map((c, position) => ({ experiment_id: id, key: c.key, position, kind: c.kind, spec: JSON.stringify({ body: c.body, bind: c.bind, labels: c.labels }), depends_on: JSON.stringify(c.depends_on) }))
+    for (let i = 0; i < rows.length; i += CELL_INSERT_BATCH) await trx.insertInto('experiment_cells').values(rows.slice(i, i + CELL_INSERT_BATCH)).execute()
     await recordEvent(trx, 'experiments', id, { type: 'state', state: 'queued', message: `created: ${cells.length} cells` })
     return row
   })

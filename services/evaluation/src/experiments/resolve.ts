@@ -8,7 +8,7 @@ import { BASE_DEFAULTS, DEMO_SUBSET, MAX_SAMPLES_PER_NEWS, MODEL_PARAMS, PRESET_
  * Turns a request into a complete spec: the preset's defaults, then the request; the news subset
  * resolved to item keys now, so the experiment's cells never change afterwards.
  */
-export async function resolveSpec(db: Kysely<Database>, req: ExperimentRequestT, ctx: { defaultModel: () => Promise<string> }): Promise<ResolvedSpec> {
+export async function resolveSpec(db: Kysely<Database>, req: ExperimentRequestT, ctx: { defaultModel: () => Promise<string>; checkModel?: (model: string) => Promise<string | undefined> }): Promise<ResolvedSpec> {
   const preset = req.preset ?? null
   const p = preset ? PRESET_DEFAULTS[preset] : {}
   const set = req.news_set_id
@@ -40,6 +40,11 @@ export async function resolveSpec(db: Kysely<Database>, req: ExperimentRequestT,
 
   const training = { ...BASE_DEFAULTS.training, ...p.training, ...req.training }
   const models = req.models ?? p.models ?? [await ctx.defaultModel()]
+  if (ctx.checkModel) {
+    // Every cell's generation and base/ICL runs go to the configured worker, so it must serve each model.
+    const wrong = (await Promise.all(models.map(async (m, i) => ({ i, why: await ctx.checkModel!(m) })))).filter((w) => w.why)
+    if (wrong.length) throw invalid(wrong.map((w) => ({ path: req.models ? `/models/${w.i}` : '/preset', message: w.why! })), `invalid experiment: ${wrong.map((w) => w.why).join('; ')}`)
+  }
   const samples_per_news = req.samples_per_news ?? p.samples_per_news ?? BASE_DEFAULTS.samples_per_news
   const match_compute = req.match_compute ?? p.match_compute ?? BASE_DEFAULTS.match_compute
   const model_params = match_compute ? matchedParams(models, req.model_params ?? {}, samples_per_news) : {}

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { Page, isTerminalState, listEvents, requestCancel, streamJob, toPage } from '@sys2ft/service-kit'
+import { ServedModel } from '@sys2ft/worker-client'
 import { CreateEvalRun, EvalResult, EvalRun, EventsQuery, ListRunsQuery, ResultsQuery, RunEvent, RunId } from '../schemas/eval-runs.ts'
 import { assertCancellable, createRun, currentSummary, getRun, listRuns, resumeRun, runOut } from '../domain/runs.ts'
 import { listResults } from '../domain/results.ts'
@@ -13,6 +14,7 @@ const problem = { $ref: 'Problem#' }
 /** Evaluation runs: create (asynchronous), read with the summary, results, events, live stream, cancel, resume. */
 export async function evalRunsRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+  const servedModel = new ServedModel()
   const out = async (id: string) => {
     const run = await getRun(app.db, id)
     return runOut(run, await currentSummary(app.db, run))
@@ -23,12 +25,13 @@ export async function evalRunsRoutes(fastify: FastifyInstance): Promise<void> {
     schema: {
       tags,
       summary: 'Start an evaluation run',
-      description: 'Checks the set, adapter, filter and options (400 naming each bad field; nothing is stored), stores the run queued and answers 202 with it. Progress: GET the run, or follow `/eval-runs/{id}/stream`.',
+      description: 'Checks the set, adapter, model (against the worker’s, when it answers), filter and options (400 naming each bad field; nothing is stored), stores the run queued and answers 202 with it. Progress: GET the run, or follow `/eval-runs/{id}/stream`.',
       body: CreateEvalRun,
       response: { 202: EvalRun, 400: problem, 409: problem, 422: problem },
     },
   }, async (req, reply) => {
-    const run = await createRun(app.db, req.body, { workerUrl: app.config.urls.worker, service: serviceInfo })
+    const checkModel = (model: string) => servedModel.check(model, app.config.urls.worker, app.config.workerApiKey)
+    const run = await createRun(app.db, req.body, { workerUrl: app.config.urls.worker, service: serviceInfo, checkModel })
     app.evalRunner.wake()
     reply.code(202).header('location', `/eval-runs/${run.id}`)
     return runOut(run, null)

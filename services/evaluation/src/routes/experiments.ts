@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { Page, ProblemError, isTerminalState, listEvents, streamJob, toPage } from '@sys2ft/service-kit'
-import { WorkerClient } from '@sys2ft/worker-client'
+import { ServedModel, WorkerClient } from '@sys2ft/worker-client'
 import { ExperimentRequest } from '../experiments/spec.ts'
 import { resolveSpec } from '../experiments/resolve.ts'
 import { cancelExperiment, createExperiment, experimentOut, getCells, getExperiment, listExperiments, resumeExperiment } from '../experiments/experiments.ts'
@@ -20,6 +20,7 @@ const problem = { $ref: 'Problem#' }
  */
 export async function experimentsRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+  const servedModel = new ServedModel()
   const out = async (id: string) => experimentOut(await getExperiment(app.db, id), await getCells(app.db, id))
   const defaultModel = async () => {
     try {
@@ -33,8 +34,9 @@ export async function experimentsRoutes(fastify: FastifyInstance): Promise<void>
     config: { idempotent: true },
     schema: { tags, summary: 'Start an experiment (202): expands the spec into cells and runs them', body: ExperimentRequest, response: { 202: Experiment, 400: problem, 404: problem, 503: problem } },
   }, async (req, reply) => {
-    const spec = await resolveSpec(app.db, req.body, { defaultModel })
-    const e = await createExperiment(app.db, spec)
+    const checkModel = (model: string) => servedModel.check(model, app.config.urls.worker, app.config.workerApiKey)
+    const spec = await resolveSpec(app.db, req.body, { defaultModel, checkModel })
+    const e = await createExperiment(app.db, spec, { maxCells: app.config.limits.experimentCells })
     app.experimentRunner.wake()
     return reply.code(202).header('location', `/experiments/${e.id}`).send(await out(e.id))
   })

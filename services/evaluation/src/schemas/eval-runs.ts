@@ -64,7 +64,7 @@ export const CreateEvalRun = Type.Object(
     mode: Mode,
     scoring: Type.Optional(Scoring),
     filter: Type.Optional(Filter),
-    options: Type.Optional(Type.Partial(Options)),
+    options: Type.Optional(Type.Partial(Options, { additionalProperties: false })),
   },
   { additionalProperties: false },
 )

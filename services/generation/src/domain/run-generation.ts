@@ -1,21 +1,10 @@
 import type { Kysely } from 'kysely'
 import { copyRows, withBulkTransaction, type Database } from '@sys2ft/db'
-import { RetryableError, type JobContext } from '@sys2ft/service-kit'
+import { RetryableError, storable, type JobContext } from '@sys2ft/service-kit'
 import { WorkerClient, WorkerError } from '@sys2ft/worker-client'
 import { generateChunk, type ChunkResult, type GenerationOptions, type Protocol } from './protocols/generate.ts'
 import { runItems, type GenerationRunRow, type RunFilter } from './generation-runs.ts'
 
-
-/**
- * Model output made storable: Postgres text and jsonb hold neither NUL characters nor lone UTF-16
- * surrogates, and a tiny or confused model emits both.
- */
-export function storable<T>(value: T): T {
-  if (typeof value === 'string') return value.replaceAll('\u0000', '').toWellFormed() as T
-  if (Array.isArray(value)) return value.map(storable) as T
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, storable(v)])) as T
-  return value
-}
 
 export interface RunDeps {
   db: Kysely<Database>

@@ -2,7 +2,8 @@ import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { Page, isTerminalState, listEvents, streamJob, toPage } from '@sys2ft/service-kit'
+import { Page, invalid, isTerminalState, listEvents, streamJob, toPage } from '@sys2ft/service-kit'
+import { ServedModel } from '@sys2ft/worker-client'
 import { CreateRunBody, EventsQuery, GenerationRun, ListRunsQuery, RunEvent, RunId, Sample, SamplesQuery } from '../schemas/generation-runs.ts'
 import { cancelRun, createRun, getRun, listRuns, resumeRun, runOut } from '../domain/generation-runs.ts'
 import { exportAccepted, listSamples } from '../domain/samples.ts'
@@ -14,12 +15,15 @@ const problem = { $ref: 'Problem#' }
 /** Sys2-FT self-play data generation runs: create, watch, page samples, export, cancel, resume. */
 export async function generationRunsRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+  const servedModel = new ServedModel()
 
   app.post('/generation-runs', {
     config: { idempotent: true },
     schema: { tags, summary: 'Start a generation run (202; runs in the background)', body: CreateRunBody, response: { 202: GenerationRun, 400: problem, 404: problem } },
   }, async (req, reply) => {
     const b = req.body
+    const wrongModel = b.options?.model ? await servedModel.check(b.options.model, app.config.urls.worker, app.config.workerApiKey) : undefined
+    if (wrongModel) throw invalid([{ path: '/options/model', message: wrongModel }], `invalid generation run: /options/model ${wrongModel}`)
     const run = await createRun(app.db, { news_set_id: b.news_set_id, protocol: b.protocol, filter: b.filter, options: b.options as GenerationOptions })
     app.generationRunner.wake()
     return reply.code(202).header('location', `/generation-runs/${run.id}`).send(runOut(run))

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { parseJsonl } from '@sys2ft/dataset'
-import { Page, ProblemError, toPage } from '@sys2ft/service-kit'
+import { Page, ProblemError, decodeUtf8Strict, toPage } from '@sys2ft/service-kit'
 import { ExportQuery, ImportBody, ImportResult, JsonlImportQuery, ListItemsQuery, ListSetsQuery, LmEvalExport, NewsItem, NewsSet, SetId } from '../schemas/news-sets.ts'
 import { deleteSet, domainCounts, exportSet, getSet, importSet, listItems, listSets, setOut } from '../domain/news-sets.ts'
 import { exportLmEval } from '../domain/lm-eval-export.ts'
@@ -15,8 +15,15 @@ const problems = { 400: { $ref: 'Problem#' }, 404: { $ref: 'Problem#' }, 409: { 
 export async function newsSetsRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
 
-  // JSONL uploads arrive as text; they are parsed and validated line by line by the dataset validator.
-  app.addContentTypeParser('application/x-ndjson', { parseAs: 'string', bodyLimit: 256 * 1024 * 1024 }, (_req, body, done) => done(null, body))
+  // JSONL uploads arrive as text (refused where the bytes are not UTF-8); they are parsed and validated
+  // line by line by the dataset validator.
+  app.addContentTypeParser('application/x-ndjson', { parseAs: 'buffer', bodyLimit: 256 * 1024 * 1024 }, (_req, body, done) => {
+    try {
+      done(null, decodeUtf8Strict(body as Buffer))
+    } catch (err) {
+      done(err as Error, undefined)
+    }
+  })
 
   app.post('/news-sets', {
     config: { idempotent: true },
