@@ -1,5 +1,5 @@
 export * from './schema.ts'
-export { createDb, createPool, type DbOptions } from './pool.ts'
+export { createDb, createPool, isDatabaseUnavailable, type DbOptions } from './pool.ts'
 export { migrateToLatest, migrationState, migrations, type MigrationState } from './migrator.ts'
 export { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded.ts'
 export { copyRows, withBulkTransaction } from './copy.ts'

@@ -6,6 +6,7 @@ import * as m0003 from './migrations/0003_generation_runs.ts'
 import * as m0004 from './migrations/0004_training.ts'
 import * as m0005 from './migrations/0005_evaluation.ts'
 import * as m0006 from './migrations/0006_experiments.ts'
+import * as m0007 from './migrations/0007_job_retries.ts'
 
 /** Ordered, forward-only. Append new migrations here; never edit or reorder a shipped one. */
 export const migrations: Record<string, Migration> = {
@@ -15,6 +16,7 @@ export const migrations: Record<string, Migration> = {
   '0004_training': m0004,
   '0005_evaluation': m0005,
   '0006_experiments': m0006,
+  '0007_job_retries': m0007,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }

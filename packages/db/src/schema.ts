@@ -93,6 +93,10 @@ export interface JobColumns<S extends string = RunState> {
   error: string | null
   started_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
   finished_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  /** A requeued job waits until then (its retry backoff). */
+  not_before: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  /** Since when the job's worker (or database) has not answered; such waits count no attempt until a deadline. */
+  unavailable_since: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
   created_at: CreatedAt
   updated_at: UpdatedAt
 }

@@ -46,3 +46,37 @@ export async function createTestDatabase(opts: { migrate?: boolean } = {}): Prom
     },
   }
 }
+
+/**
+ * A TCP proxy in front of the test server that a test can cut (every connection dropped, new ones
+ * refused) and restore: a database outage without stopping the server other test files share.
+ */
+export async function outageProxy(databaseUrl: string): Promise<{ url: string; cut: () => void; restore: () => void; close: () => Promise<void> }> {
+  const { createServer, connect } = await import('node:net')
+  const target = new URL(databaseUrl)
+  const sockets = new Set<import('node:net').Socket>()
+  let down = false
+  const server = createServer((client) => {
+    if (down) return void client.destroy()
+    const upstream = connect(Number(target.port || 5432), target.hostname)
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('close', () => sockets.delete(s))
+      s.on('error', () => { client.destroy(); upstream.destroy() })
+    }
+    client.pipe(upstream).pipe(client)
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+  const url = new URL(databaseUrl)
+  url.hostname = '127.0.0.1'
+  url.port = String((server.address() as { port: number }).port)
+  return {
+    url: url.toString(),
+    cut: () => {
+      down = true
+      for (const s of sockets) s.destroy()
+    },
+    restore: () => { down = false },
+    close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()) }),
+  }
+}

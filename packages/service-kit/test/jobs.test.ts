@@ -1,5 +1,6 @@
 import t from 'tap'
-import { createTestDatabase } from '@sys2ft/db/testing'
+import { createDb } from '@sys2ft/db'
+import { createTestDatabase, outageProxy } from '@sys2ft/db/testing'
 import { JobRunner, RetryableError, listEvents, requestCancel, type JobContext } from '../src/index.ts'
 
 const tdb = await createTestDatabase()
@@ -21,8 +22,9 @@ async function until(cond: () => Promise<boolean>, ms = 10_000) {
     await new Promise((r) => setTimeout(r, 20))
   }
 }
-const runner = (owner: string, run: (job: { id: string }, ctx: JobContext) => Promise<void>, extra: Partial<{ leaseMs: number; concurrency: number }> = {}) =>
-  new JobRunner({ db, table: 'generation_runs', owner, run, pollMs: 20, log: { info: () => {}, warn: (o, m) => console.error(m, o), error: (o, m) => console.error(m, o) }, ...extra })
+type Extra = Partial<{ leaseMs: number; pollMs: number; concurrency: number; unavailableGraceMs: number; retryBaseMs: number; db: typeof db }>
+const runner = (owner: string, run: (job: { id: string }, ctx: JobContext) => Promise<void>, extra: Extra = {}) =>
+  new JobRunner({ db, table: 'generation_runs', owner, run, pollMs: 20, retryBaseMs: 20, log: { info: () => {}, warn: (o, m) => console.error(m, o), error: (o, m) => console.error(m, o) }, ...extra })
 
 t.test('a job runs once, succeeds, and every state change is an event', async (t) => {
   const [id] = await makeRuns(1)
@@ -115,4 +117,79 @@ t.test('a dead runner’s job is taken over after its lease expires; a stopping 
   await until(async () => (await state(long!)).state === 'succeeded')
   await again.stop()
   t.pass('a restarted owner resumed its job immediately')
+})
+
+t.test('a runner that lost its lease cannot finish the new owner’s job', async (t) => {
+  const [id] = await makeRuns(1)
+  let releaseA!: () => void
+  // A claims, then stalls without renewing (as if paused past its lease): it polls once a minute
+  const a = runner('stalled', () => new Promise<void>((r) => { releaseA = r }), { leaseMs: 200, pollMs: 60_000 })
+  await a.start()
+  await until(async () => (await state(id!)).lease_owner === 'stalled')
+  let releaseB!: () => void
+  const b = runner('heir-b', () => new Promise<void>((r) => { releaseB = r }), { leaseMs: 5_000 })
+  await b.start()
+  await until(async () => (await state(id!)).lease_owner === 'heir-b')
+  releaseA() // A's run returns: it must not mark B's job succeeded
+  await new Promise((r) => setTimeout(r, 200))
+  t.match(await state(id!), { state: 'running', lease_owner: 'heir-b' }, 'still B’s, still running')
+  releaseB()
+  await until(async () => (await state(id!)).state === 'succeeded')
+  await Promise.all([a.stop(), b.stop()])
+  const states = (await listEvents(db, 'generation_runs', id!)).map((e) => e.state)
+  t.equal(states.filter((s) => s === 'succeeded').length, 1, 'one terminal event, from the owner')
+})
+
+t.test('an unreachable dependency: backoff, no attempt counted within the grace; past it, attempts count', async (t) => {
+  const [restart] = await makeRuns(1)
+  const calls: number[] = []
+  const r = runner('waiter', async (job) => {
+    if (job.id === restart) {
+      calls.push(Date.now())
+      if (calls.length <= 3) throw new RetryableError('worker unreachable (ECONNREFUSED)', { unavailable: true })
+    }
+  }, { unavailableGraceMs: 60_000, retryBaseMs: 100 })
+  await r.start()
+  await until(async () => (await state(restart!)).state === 'succeeded')
+  await r.stop()
+  t.equal((await state(restart!)).attempts, 1, 'a worker restart burns no attempt')
+  const gaps = calls.slice(1).map((c, i) => c - calls[i]!)
+  t.ok(gaps.every((g) => g >= 70), `each retry waited its backoff (${gaps.join(', ')} ms)`)
+  const waits = (await listEvents(db, 'generation_runs', restart!)).filter((e) => e.state === 'queued')
+  t.equal(waits.length, 3)
+  t.ok(waits.every((e) => /no attempt counted/.test(e.message)), waits.map((e) => e.message).join(' | '))
+
+  const [down] = await makeRuns(1)
+  const strict = runner('strict', async () => { throw new RetryableError('worker unreachable', { unavailable: true }) }, { unavailableGraceMs: 0 })
+  await strict.start()
+  await until(async () => (await state(down!)).state === 'failed')
+  await strict.stop()
+  t.match(await state(down!), { attempts: 3, error: /gave up after 3 attempts: worker unreachable/ })
+})
+
+t.test('a database outage mid-job: the runner rides it out and the job finishes once, no attempt lost', async (t) => {
+  const proxy = await outageProxy(tdb.url)
+  const viaProxy = createDb({ url: proxy.url, poolMax: 3, statementTimeoutMs: 5_000 })
+  t.teardown(async () => { await viaProxy.destroy(); await proxy.close() })
+  const [id] = await makeRuns(1)
+  let steps = 0
+  let cut = false
+  const r = runner('outage', async (_job, ctx) => {
+    for (; steps < 6; steps++) {
+      if (steps === 2 && !cut) {
+        cut = true
+        proxy.cut()
+        setTimeout(() => proxy.restore(), 1_500)
+      }
+      await ctx.update({ progress_done: steps + 1, progress_total: 6 })
+    }
+  }, { db: viaProxy, leaseMs: 10_000 })
+  await r.start()
+  await until(async () => (await state(id!)).state === 'succeeded', 30_000)
+  await r.stop()
+  const row = await state(id!)
+  t.match(row, { state: 'succeeded', progress_done: 6, attempts: 1 }, 'finished, its attempt given back for the outage')
+  const events = await listEvents(db, 'generation_runs', id!)
+  t.same(events.map((e) => e.state), ['running', 'queued', 'running', 'succeeded'])
+  t.match(events[1]!.message, /no attempt counted/)
 })

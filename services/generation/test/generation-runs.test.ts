@@ -17,8 +17,8 @@ const setId = await newsSetId(tdb.db)
 
 const config = testConfig(tdb.url, { urls: { generation: 'http://127.0.0.1:1', training: 'http://127.0.0.1:1', evaluation: 'http://127.0.0.1:1', worker: proxy.url } })
 /** Builds the service and listens (the job runner starts when the service listens). */
-async function service(owner: string, cfg = config) {
-  const a = await buildApp(cfg, { db: tdb.db, logger: false, jobOwner: owner, pollMs: 50 })
+async function service(owner: string, cfg = config, runner: { unavailableGraceMs?: number } = {}) {
+  const a = await buildApp(cfg, { db: tdb.db, logger: false, jobOwner: owner, pollMs: 50, retryDelayMs: 50, ...runner })
   await a.listen({ host: '127.0.0.1', port: 0 })
   return a
 }
@@ -138,7 +138,7 @@ t.test('restart mid-run resumes where it stood, without duplicates', async (t) =
 t.test('worker unreachable: the run fails with the reason after retries, keeps its samples, resumes later', async (t) => {
   const deadConfig = testConfig(tdb.url, { urls: { ...config.urls, worker: `http://127.0.0.1:${await freePort()}` } })
   await app.generationRunner.stop() // only the service without a worker may take the run
-  const dead = await service('gen-dead', deadConfig)
+  const dead = await service('gen-dead', deadConfig, { unavailableGraceMs: 0 }) // no grace: each wait counts
   const created = await create({ protocol: 'implication', options: { ...small, samples_per_news: 1 } }, dead)
   const failed = await finished(created.id, dead)
   await dead.close()

@@ -1,15 +1,22 @@
 import { hostname } from 'node:os'
 import type { Kysely, Selectable } from 'kysely'
-import type { Database } from '@sys2ft/db'
+import { isDatabaseUnavailable, type Database } from '@sys2ft/db'
 import { recordEvent, type JobTable } from './events.ts'
 import { ProblemError } from '../problem.ts'
 import { PollLoop } from './poll-loop.ts'
 
 type Loose = Kysely<Record<string, Record<string, any>>>
 
-/** A failure worth another attempt (the worker was unreachable, say): the job goes back to the queue. */
+/**
+ * A failure worth another attempt: the job goes back to the queue after a backoff. `unavailable`: a
+ * dependency (the worker) did not answer; that is not the job's fault, so it counts no attempt until
+ * it has lasted `unavailableGraceMs`.
+ */
 export class RetryableError extends Error {
   override name = 'RetryableError'
+  constructor(message: string, readonly opts: { unavailable?: boolean } = {}) {
+    super(message)
+  }
 }
 
 export interface JobContext {
@@ -36,6 +43,11 @@ export interface JobRunnerOptions<T extends JobTable> {
   leaseMs?: number
   pollMs?: number
   concurrency?: number
+  /** Backoff of a counted retry: base × 2^(attempt − 1), capped, with ±25% jitter. */
+  retryBaseMs?: number
+  retryMaxMs?: number
+  /** How long a worker or database may stay unreachable before the waits start counting attempts. */
+  unavailableGraceMs?: number
   log?: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void; error: (o: object, m: string) => void }
 }
 
@@ -56,6 +68,7 @@ export class JobRunner<T extends JobTable> {
   private readonly concurrency: number
   private readonly active = new Map<string, { controller: AbortController; reason: 'cancelled' | 'lease_lost' | 'shutdown' | null; done: Promise<void> }>()
   private readonly loop: PollLoop
+  private readonly retry: { baseMs: number; maxMs: number; graceMs: number }
 
   constructor(private readonly opts: JobRunnerOptions<T>) {
     this.db = opts.db as unknown as Loose
@@ -63,6 +76,7 @@ export class JobRunner<T extends JobTable> {
     this.leaseMs = opts.leaseMs ?? 30_000
     this.pollMs = opts.pollMs ?? 1_000
     this.concurrency = opts.concurrency ?? 1
+    this.retry = { baseMs: opts.retryBaseMs ?? 2_000, maxMs: opts.retryMaxMs ?? 60_000, graceMs: opts.unavailableGraceMs ?? 10 * 60_000 }
     this.loop = new PollLoop(() => this.poll(), () => this.pollMs)
   }
 
@@ -72,12 +86,14 @@ export class JobRunner<T extends JobTable> {
 
   /** Starts polling. Jobs this owner held when it last stopped (crash, restart) are taken back first. */
   async start(): Promise<void> {
-    await this.db
+    const taken = await this.db
       .updateTable(this.tableName)
-      .set({ state: 'queued', lease_owner: null, lease_expires_at: null, updated_at: new Date() })
+      .set({ state: 'queued', lease_owner: null, lease_expires_at: null, not_before: null, updated_at: new Date() })
       .where('lease_owner', '=', this.opts.owner)
       .where('state', '=', 'running')
+      .returning('id')
       .execute()
+    for (const { id } of taken) await recordEvent(this.opts.db, this.opts.table, id as string, { type: 'state', state: 'queued', message: `requeued: ${this.opts.owner} restarted while running it` })
     this.loop.start()
   }
 
@@ -114,7 +130,10 @@ export class JobRunner<T extends JobTable> {
     const next = this.db
       .selectFrom(table)
       .select('id')
-      .where((w) => w.or([w('state', '=', 'queued'), w.and([w('state', '=', 'running'), w('lease_expires_at', '<', new Date())])]))
+      .where((w) => w.or([
+        w.and([w('state', '=', 'queued'), w.or([w('not_before', 'is', null), w('not_before', '<=', new Date())])]),
+        w.and([w('state', '=', 'running'), w('lease_expires_at', '<', new Date())]),
+      ]))
       .orderBy('created_at')
       .limit(1)
       .forUpdate()
@@ -156,26 +175,34 @@ export class JobRunner<T extends JobTable> {
       owner: this.opts.owner,
       event: (type, message, data) => recordEvent(this.opts.db, this.opts.table, id, { type, message, data }),
       update: async (values) => {
-        await this.db.updateTable(this.tableName).set({ ...values, updated_at: new Date() }).where('id', '=', id).where('lease_owner', '=', this.opts.owner).execute()
+        // progress means the dependencies answer again: the unavailability clock restarts
+        await this.db.updateTable(this.tableName).set({ ...values, unavailable_since: null, updated_at: new Date() }).where('id', '=', id).where('lease_owner', '=', this.opts.owner).execute()
       },
     }
+    const maxAttempts = (job as { max_attempts: number }).max_attempts
     entry.done = (async () => {
+      let outcome: Outcome
       try {
         await this.opts.run(job, ctx)
-        if (entry.reason === 'cancelled') await this.finish(id, 'cancelled', null, 'cancelled')
-        else if (entry.reason === 'shutdown') await this.requeue(id, 'the service stopped; the job resumes on restart')
-        else if (entry.reason !== 'lease_lost') await this.finish(id, 'succeeded', null, 'done')
+        outcome = entry.reason === 'cancelled' ? { to: 'cancelled' } : entry.reason === 'shutdown' ? { to: 'shutdown' } : entry.reason === 'lease_lost' ? { to: 'lost' } : { to: 'succeeded' }
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err)
-        if (entry.reason === 'cancelled') await this.finish(id, 'cancelled', null, 'cancelled')
-        else if (entry.reason === 'shutdown') await this.requeue(id, 'the service stopped; the job resumes on restart')
-        else if (entry.reason === 'lease_lost') this.opts.log?.warn({ job: id }, 'lease lost; another runner owns the job now')
-        else if (err instanceof RetryableError && ctx.attempt < (job as { max_attempts: number }).max_attempts) await this.requeue(id, message, message)
-        else if (err instanceof RetryableError) await this.finish(id, 'failed', `gave up after ${ctx.attempt} attempts: ${message}`, 'too many attempts')
+        if (entry.reason === 'cancelled') outcome = { to: 'cancelled' }
+        else if (entry.reason === 'shutdown') outcome = { to: 'shutdown' }
+        else if (entry.reason === 'lease_lost') outcome = { to: 'lost' }
+        else if (isDatabaseUnavailable(err) || (err instanceof RetryableError && err.opts.unavailable)) outcome = { to: 'unavailable', message }
+        else if (err instanceof RetryableError) outcome = ctx.attempt < maxAttempts ? { to: 'retry', message } : { to: 'failed', error: `gave up after ${ctx.attempt} attempts: ${message}`, message: 'too many attempts' }
         else {
           this.opts.log?.error({ err, job: id }, 'job failed')
-          await this.finish(id, 'failed', message, message)
+          outcome = { to: 'failed', error: message, message }
         }
+      }
+      try {
+        // The outcome is written even through a database outage (retried until it lands or the
+        // runner stops; a lost write is recovered by the lease expiring). Nothing here may throw.
+        await this.durably(() => this.settle(id, ctx.attempt, maxAttempts, outcome))
+      } catch (err) {
+        this.opts.log?.error({ err, job: id }, 'could not record the job’s outcome; its lease will expire and it will be taken up again')
       } finally {
         this.active.delete(id)
         this.loop.wake()
@@ -207,25 +234,100 @@ export class JobRunner<T extends JobTable> {
     }
   }
 
-  private async finish(id: string, state: 'succeeded' | 'failed' | 'cancelled', error: string | null, message: string): Promise<void> {
-    await this.db
-      .updateTable(this.tableName)
-      .set({ state, error, finished_at: new Date(), lease_owner: null, lease_expires_at: null, updated_at: new Date() })
-      .where('id', '=', id)
-      .execute()
-    await recordEvent(this.opts.db, this.opts.table, id, { type: 'state', state, message })
+  /** Writes a run's outcome; every write is guarded by this runner's lease, with its event in the same transaction. */
+  private async settle(id: string, attempt: number, maxAttempts: number, o: Outcome): Promise<void> {
+    switch (o.to) {
+      case 'succeeded': return void (await this.finish(id, 'succeeded', null, 'done'))
+      case 'cancelled': return void (await this.finish(id, 'cancelled', null, 'cancelled'))
+      case 'failed': return void (await this.finish(id, 'failed', o.error, o.message))
+      case 'shutdown': return void (await this.requeue(id, { message: 'the service stopped; the job resumes on restart', delayMs: 0 }))
+      case 'lost': return this.opts.log?.warn({ job: id }, 'lease lost; another runner owns the job now')
+      case 'retry': return void (await this.requeue(id, { message: o.message, error: o.message, delayMs: this.backoff(attempt) }))
+      case 'unavailable': return this.waitForDependency(id, attempt, maxAttempts, o.message)
+    }
   }
 
-  private async requeue(id: string, message: string, error: string | null = null): Promise<void> {
-    await this.db
-      .updateTable(this.tableName)
-      .set({ state: 'queued', lease_owner: null, lease_expires_at: null, updated_at: new Date(), ...(error ? { error } : {}) })
-      .where('id', '=', id)
-      .where('lease_owner', '=', this.opts.owner)
-      .execute()
-    await recordEvent(this.opts.db, this.opts.table, id, { type: 'state', state: 'queued', message })
+  /**
+   * The worker or database did not answer: back to the queue after a backoff that grows with the
+   * outage, the attempt given back, until the outage has lasted `unavailableGraceMs`; then it counts.
+   */
+  private async waitForDependency(id: string, attempt: number, maxAttempts: number, message: string): Promise<void> {
+    const row = await this.db.selectFrom(this.tableName).select(['unavailable_since']).where('id', '=', id).executeTakeFirst()
+    const since: Date = row?.unavailable_since ?? new Date()
+    const lasted = Date.now() - since.getTime()
+    if (lasted < this.retry.graceMs) {
+      const delayMs = jitter(Math.min(this.retry.maxMs, Math.max(this.retry.baseMs, lasted / 2)))
+      await this.requeue(id, { message: `${message}; unreachable for ${seconds(lasted)} s, retrying in ${seconds(delayMs)} s (no attempt counted)`, error: message, delayMs, giveBackAttempt: true, unavailableSince: since })
+    } else if (attempt < maxAttempts) {
+      await this.requeue(id, { message: `${message}; unreachable for over ${seconds(this.retry.graceMs)} s (attempt ${attempt} counted)`, error: message, delayMs: this.backoff(attempt), unavailableSince: since })
+    } else {
+      await this.finish(id, 'failed', `gave up after ${attempt} attempts: ${message}`, 'too many attempts')
+    }
+  }
+
+  private backoff(attempt: number): number {
+    return jitter(Math.min(this.retry.maxMs, this.retry.baseMs * 2 ** Math.max(0, attempt - 1)))
+  }
+
+  /** Retries a write while the database is unreachable, until it lands or the runner stops. */
+  private async durably(write: () => Promise<void>): Promise<void> {
+    for (let wait = 250; ; wait = Math.min(wait * 2, 5_000)) {
+      try {
+        return await write()
+      } catch (err) {
+        if (!isDatabaseUnavailable(err) || this.stopped) throw err
+        this.opts.log?.warn({ err: String(err) }, `database unreachable; retrying the write in ${wait} ms`)
+        await new Promise((r) => setTimeout(r, wait))
+      }
+    }
+  }
+
+  /** A terminal state, only while this runner holds the job (a runner that lost its lease cannot end another's). */
+  private async finish(id: string, state: 'succeeded' | 'failed' | 'cancelled', error: string | null, message: string): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const done = await trx
+        .updateTable(this.tableName)
+        .set({ state, error, finished_at: new Date(), lease_owner: null, lease_expires_at: null, not_before: null, unavailable_since: null, updated_at: new Date() })
+        .where('id', '=', id)
+        .where('lease_owner', '=', this.opts.owner)
+        .where('state', '=', 'running')
+        .returning('id')
+        .executeTakeFirst()
+      if (done) await recordEvent(trx as unknown as Kysely<Database>, this.opts.table, id, { type: 'state', state, message })
+      else this.opts.log?.warn({ job: id, state }, 'not finished: the job is no longer this runner’s')
+      return !!done
+    })
+  }
+
+  private async requeue(id: string, o: { message: string; error?: string; delayMs: number; giveBackAttempt?: boolean; unavailableSince?: Date }): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const done = await trx
+        .updateTable(this.tableName)
+        .set((eb) => ({
+          state: 'queued', lease_owner: null, lease_expires_at: null, updated_at: new Date(),
+          not_before: o.delayMs > 0 ? new Date(Date.now() + o.delayMs) : null,
+          unavailable_since: o.unavailableSince ?? null,
+          ...(o.error ? { error: o.error } : {}),
+          ...(o.giveBackAttempt ? { attempts: eb('attempts', '-', 1) } : {}),
+        }))
+        .where('id', '=', id)
+        .where('lease_owner', '=', this.opts.owner)
+        .where('state', '=', 'running')
+        .returning('id')
+        .executeTakeFirst()
+      if (done) await recordEvent(trx as unknown as Kysely<Database>, this.opts.table, id, { type: 'state', state: 'queued', message: o.message, data: o.delayMs > 0 ? { retry_in_ms: Math.round(o.delayMs) } : undefined })
+      return !!done
+    })
   }
 }
+
+type Outcome =
+  | { to: 'succeeded' | 'cancelled' | 'shutdown' | 'lost' }
+  | { to: 'failed'; error: string; message: string }
+  | { to: 'retry' | 'unavailable'; message: string }
+
+const jitter = (ms: number) => ms * (0.75 + Math.random() * 0.5)
+const seconds = (ms: number) => (ms < 10_000 ? (ms / 1000).toFixed(1) : String(Math.round(ms / 1000)))
 
 /**
  * Cancels a job: a queued one at once; a running one is flagged and its runner stops it at its next

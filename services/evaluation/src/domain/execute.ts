@@ -15,8 +15,6 @@ export interface ExecuteDeps {
   /** The worker for base and ICL runs (SYS2FT_WORKER_URL). */
   workerUrl: string
   workerApiKey: string | undefined
-  /** First wait after the worker was unreachable, doubled per attempt (capped at a minute). */
-  retryDelayMs: number
   /** Retries and timeouts of each worker call (the client's defaults when absent). */
   client?: Pick<WorkerClientOptions, 'retries' | 'retryDelayMs' | 'timeouts'>
 }
@@ -35,12 +33,6 @@ async function target(deps: ExecuteDeps, run: EvalRunRow, signal: AbortSignal): 
     signal,
   }
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms)
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true })
-  })
 
 /**
  * Runs (or resumes) one evaluation run: the questions without a result are asked in chunks, each
@@ -62,7 +54,7 @@ export async function executeRun(deps: ExecuteDeps, run: EvalRunRow, ctx: JobCon
     if (ctx.signal.aborted) return
     const chunk = todo.slice(i, i + opts.questions_per_call)
     const t0 = performance.now()
-    const rows = await workerCall(() => score(run.id, chunk, opts, where), deps, ctx)
+    const rows = await workerCall(() => score(run.id, chunk, opts, where), ctx)
     const t1 = performance.now()
     await deps.db.insertInto('eval_results').values(rows).onConflict((oc) => oc.columns(['run_id', 'question_id']).doNothing()).execute()
     const done = await countResults(deps.db, run.id)
@@ -82,21 +74,17 @@ export async function countResults(db: Kysely<Database>, runId: string): Promise
 }
 
 /**
- * A worker that cannot be reached (down, restarting, overloaded: 502/503/504) is waited for, then the
- * run goes back to the queue and counts an attempt; what it wrote so far stays. Any other worker
- * error (an unknown model or adapter, a prompt too long) fails the run with the worker's reason.
+ * A worker that cannot be reached (down, restarting, overloaded: 502/503/504) sends the run back to
+ * the queue; the job runner waits with a growing backoff and counts no attempt until the outage
+ * outlasts its grace. What the run wrote so far stays. Any other worker error (an unknown model or
+ * adapter, a prompt too long) fails the run with the worker's reason.
  */
-async function workerCall<T>(fn: () => Promise<T>, deps: ExecuteDeps, ctx: JobContext): Promise<T> {
+async function workerCall<T>(fn: () => Promise<T>, ctx: JobContext): Promise<T> {
   try {
     return await fn()
   } catch (err) {
     if (ctx.signal.aborted) throw err
-    if (err instanceof WorkerError && err.unavailable) {
-      const wait = Math.min(60_000, deps.retryDelayMs * 2 ** (ctx.attempt - 1))
-      await ctx.event('worker_unavailable', `${err.message}; retrying in ${wait} ms`, { attempt: ctx.attempt, wait_ms: wait })
-      await sleep(wait, ctx.signal)
-      throw new RetryableError(err.message)
-    }
+    if (err instanceof WorkerError && err.unavailable) throw new RetryableError(err.message, { unavailable: true })
     throw err
   }
 }

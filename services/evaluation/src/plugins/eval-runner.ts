@@ -16,8 +16,10 @@ export interface RunnerOptions {
   pollMs?: number
   /** Runs evaluated at once by this process. */
   concurrency?: number
-  /** First wait after the worker was unreachable (doubled per attempt). */
+  /** First wait before a retry (doubled per counted attempt, capped at a minute; jittered). */
   retryDelayMs?: number
+  /** How long the worker may stay unreachable before the waits count attempts (default 10 min). */
+  unavailableGraceMs?: number
   /** Retries and timeouts of each worker call. */
   workerClient?: Pick<WorkerClientOptions, 'retries' | 'retryDelayMs' | 'timeouts'>
 }
@@ -36,8 +38,10 @@ export function evalRunnerPlugin(opts: RunnerOptions) {
       leaseMs: opts.leaseMs,
       pollMs: opts.pollMs,
       concurrency: opts.concurrency ?? 2,
+      retryBaseMs: opts.retryDelayMs,
+      unavailableGraceMs: opts.unavailableGraceMs,
       log: app.log,
-      run: (run, ctx) => executeRun({ db: app.db, workerUrl: app.config.urls.worker, workerApiKey: app.config.workerApiKey, retryDelayMs: opts.retryDelayMs ?? 2000, client: opts.workerClient }, run, ctx),
+      run: (run, ctx) => executeRun({ db: app.db, workerUrl: app.config.urls.worker, workerApiKey: app.config.workerApiKey, client: opts.workerClient }, run, ctx),
     })
     app.decorate('evalRunner', runner)
     app.addHook('onListen', () => runner.start())

@@ -40,12 +40,12 @@ export async function runGeneration(deps: RunDeps, run: GenerationRunRow, ctx: J
   }
 }
 
-/** Worker failures: unreachable → retried later (attempts counted); anything else fails the run with the reason. */
+/** Worker failures: unreachable → retried later by the job runner (no attempt counted within its grace); anything else fails the run with the reason. */
 async function call<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn()
   } catch (err) {
-    if (err instanceof WorkerError && err.unavailable) throw new RetryableError(err.message)
+    if (err instanceof WorkerError && err.unavailable) throw new RetryableError(err.message, { unavailable: true })
     throw err
   }
 }

@@ -15,6 +15,10 @@ export interface RunnerOptions {
   jobOwner?: string
   leaseMs?: number
   pollMs?: number
+  /** First wait before a retry (doubled per counted attempt, capped at a minute; jittered). */
+  retryDelayMs?: number
+  /** How long the worker may stay unreachable before the waits count attempts (default 10 min). */
+  unavailableGraceMs?: number
 }
 
 /**
@@ -32,6 +36,8 @@ export function generationRunnerPlugin(opts: RunnerOptions) {
       owner: opts.jobOwner ?? instanceOwner('generation', app.config.ports.generation),
       leaseMs: opts.leaseMs,
       pollMs: opts.pollMs,
+      retryBaseMs: opts.retryDelayMs,
+      unavailableGraceMs: opts.unavailableGraceMs,
       log: app.log,
       run: (run, ctx) => runGeneration({ db: app.db, worker }, run, ctx),
     })
