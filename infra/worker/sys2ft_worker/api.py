@@ -7,6 +7,7 @@ import contextvars
 import hmac
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -158,6 +159,28 @@ def _engine_call(fn: Callable[[], T]) -> T:
         raise EngineError(f"{type(exc).__name__}: {exc}") from exc
 
 
+async def _until_disconnect(request: Request, fn: Callable[[Callable[[], bool]], T]) -> T:
+    """Runs an engine call in a thread while watching the connection: when the caller closes the
+    request (a cancelled run aborts its HTTP call), the engine's stop check turns true and the batch
+    stops at its next decoding step instead of running for minutes to an answer nobody reads."""
+    gone = threading.Event()
+
+    async def watch() -> None:
+        while not gone.is_set():
+            if await request.is_disconnected():
+                log.info("caller closed the request; stopping the batch")
+                gone.set()
+                return
+            await anyio.sleep(0.25)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watch)
+        try:
+            return await anyio.to_thread.run_sync(lambda: fn(gone.is_set))
+        finally:
+            tg.cancel_scope.cancel()
+
+
 _PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "description": desc, "content": {PROBLEM_JSON: {}}}
     for code, desc in {
@@ -268,11 +291,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     @app.post("/v1/generate", response_model=GenerateResponse, tags=["inference"], dependencies=secured)
-    def generate(body: GenerateRequest) -> GenerateResponse:
+    async def generate(body: GenerateRequest, request: Request) -> GenerateResponse:
         state.check_model(body.model)
         engine = state.ready_engine()
         t0 = time.perf_counter()
-        results = _engine_call(lambda: engine.generate(body.requests))
+        results = await _until_disconnect(request, lambda stop: _engine_call(lambda: engine.generate(body.requests, stop)))
         return GenerateResponse(
             model=engine.model_id,
             results=results,

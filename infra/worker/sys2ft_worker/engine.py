@@ -4,11 +4,11 @@ request grouping, stop strings)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .errors import InputTooLong
+from .errors import Cancelled, InputTooLong
 from .protocol import GenerateRequestItem, GenerateResult, Message, ScoreItem, ScoreResult, ScoreStrategy
 
 
@@ -33,6 +33,15 @@ class EngineStats:
             return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
 
+StopCheck = Callable[[], bool]
+
+
+def stop_if_asked(should_stop: StopCheck | None) -> None:
+    """Raises ``Cancelled`` when the caller asked to stop (checked between decoding steps)."""
+    if should_stop is not None and should_stop():
+        raise Cancelled("the request was closed by the caller; generation stopped")
+
+
 class Engine(Protocol):
     """An inference engine over one loaded base model plus LoRA adapters from the registry."""
 
@@ -43,7 +52,10 @@ class Engine(Protocol):
     model_path: str
     stats: EngineStats
 
-    def generate(self, requests: Sequence[GenerateRequestItem]) -> list[GenerateResult]: ...
+    def generate(self, requests: Sequence[GenerateRequestItem], should_stop: StopCheck | None = None) -> list[GenerateResult]:
+        """``should_stop`` is polled between decoding steps; when it answers True the call raises
+        ``Cancelled`` (the HTTP caller went away), so a cancelled run stops the worker within a step."""
+        ...
 
     def score(self, items: Sequence[ScoreItem], strategy: ScoreStrategy = "shared_prefix") -> list[ScoreResult]: ...
 

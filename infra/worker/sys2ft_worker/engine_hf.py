@@ -33,10 +33,12 @@ from .cpu_turns import CpuTurns
 from .engine import (
     EngineStats,
     SamplingKey,
+    StopCheck,
     check_length,
     cut_at_stop,
     render_context_ids,
     render_score_context,
+    stop_if_asked,
 )
 from .errors import EngineError, UnknownAdapter
 from .models import ResolvedModel
@@ -299,7 +301,7 @@ class HFEngine:
 
     # ------------------------------------------------------------ generate
 
-    def generate(self, requests: Sequence[GenerateRequestItem]) -> list[GenerateResult]:
+    def generate(self, requests: Sequence[GenerateRequestItem], should_stop: StopCheck | None = None) -> list[GenerateResult]:
         self._check_adapters({r.adapter for r in requests})
         prompt_ids: list[list[int]] = []
         for i, r in enumerate(requests):
@@ -321,7 +323,7 @@ class HFEngine:
                 with self._adapter(adapter):
                     for start in range(0, len(rows), self.max_batch):
                         chunk = rows[start : start + self.max_batch]
-                        for w, completion in zip(chunk, self._decode_chunk(chunk)):
+                        for w, completion in zip(chunk, self._decode_chunk(chunk, should_stop)):
                             outputs[w.request][w.sample] = completion
         results = []
         for i, comps in enumerate(outputs):
@@ -350,7 +352,8 @@ class HFEngine:
             out[k] = int(torch.multinomial(probs[pos], 1, generator=gens[k]).item())
         return out
 
-    def _decode_chunk(self, rows: list["_Row"]) -> list[Completion]:
+    def _decode_chunk(self, rows: list["_Row"], should_stop: StopCheck | None = None) -> list[Completion]:
+        stop_if_asked(should_stop)
         b = len(rows)
         width = max(len(w.ids) for w in rows)
         ids = torch.full((b, width), self.pad_id, dtype=torch.long)
@@ -380,6 +383,7 @@ class HFEngine:
         reasons = ["length"] * b
         tails = [max((len(s) for s in w.key.stop), default=0) + 3 for w in rows]
         while True:
+            stop_if_asked(should_stop)
             tokens = self._sample(logits, rows, gens)
             for r, tok in enumerate(tokens):
                 if finished[r]:

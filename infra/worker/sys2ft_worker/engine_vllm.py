@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 from .adapters import AdapterRegistry
 from .config import Settings, cpu_supports_bf16
-from .engine import EngineStats, check_length, cut_at_stop, render_context_ids, render_score_context
+from .engine import EngineStats, StopCheck, check_length, cut_at_stop, render_context_ids, render_score_context, stop_if_asked
 from .errors import EngineError, EngineUnavailable
 from .models import ResolvedModel
 from .protocol import Completion, GenerateRequestItem, GenerateResult, Score, ScoreItem, ScoreResult, ScoreStrategy
@@ -178,7 +178,10 @@ class VLLMEngine:
 
     # ------------------------------------------------------------ generate
 
-    def generate(self, requests: Sequence[GenerateRequestItem]) -> list[GenerateResult]:
+    def generate(self, requests: Sequence[GenerateRequestItem], should_stop: StopCheck | None = None) -> list[GenerateResult]:
+        # vLLM's offline LLM.generate runs the whole batch in one call: a cancel is honoured before it
+        # starts (and the request is gone afterwards), not between its steps.
+        stop_if_asked(should_stop)
         prompts, params, loras, lengths = [], [], [], []
         for i, r in enumerate(requests):
             ids = render_context_ids(self.tokenizer, r.messages, r.prompt)

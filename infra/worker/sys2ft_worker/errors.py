@@ -34,6 +34,12 @@ class NotFound(WorkerError):
     status, code, title = 404, "not_found", "Not found"
 
 
+class Cancelled(WorkerError):
+    """The caller closed the request: the batch stopped at its next decoding step."""
+
+    status, code, title = 499, "client_closed", "Client closed the request"
+
+
 class UnknownModel(WorkerError):
     status, code, title = 404, "unknown_model", "Unknown model"
 

@@ -9,7 +9,7 @@ export class WorkerError extends Error {
     message: string,
     /** HTTP status, or null when no answer came (connection refused, timeout). */
     readonly status: number | null,
-    /** The worker's machine code (`unknown_adapter`, `conflict`, …) or `worker_unavailable` / `worker_timeout`. */
+    /** The worker's machine code (`unknown_adapter`, `conflict`, …) or `worker_unavailable` / `worker_timeout` / `aborted` (the caller's signal). */
     readonly code: string,
     readonly problem?: WorkerProblem,
   ) {
@@ -17,6 +17,7 @@ export class WorkerError extends Error {
   }
   /** True when the worker could not be reached at all (worth trying again later, or elsewhere). */
   get unavailable(): boolean {
+    if (this.code === 'aborted') return false
     return this.status === null || this.status === 502 || this.status === 503 || this.status === 504
   }
 }
@@ -59,7 +60,7 @@ export class WorkerClient {
       shouldResetTimeout: true,
       retryCondition: (err) => {
         const cfg = err.config as Config | undefined
-        if (!cfg?.[SAFE]) return false
+        if (!cfg?.[SAFE] || axios.isCancel(err)) return false
         const status = err.response?.status
         return isNetworkError(err) || err.code === 'ECONNRESET' || status === 502 || status === 503 || status === 504
       },
@@ -86,12 +87,15 @@ export class WorkerClient {
   info(): Promise<WorkerInfo> {
     return this.call({ method: 'GET', url: '/v1/info', timeout: this.timeouts.info, [SAFE]: true })
   }
-  /** One batched call: the worker groups and batches the requests inside its engine. */
-  generate(body: GenerateRequest): Promise<GenerateResponse> {
-    return this.call({ method: 'POST', url: '/v1/generate', data: body, timeout: this.timeouts.generate, [SAFE]: true })
+  /**
+   * One batched call: the worker groups and batches the requests inside its engine. Aborting
+   * `signal` closes the request; the worker sees the disconnect and stops the batch within a step.
+   */
+  generate(body: GenerateRequest, opts: { signal?: AbortSignal } = {}): Promise<GenerateResponse> {
+    return this.call({ method: 'POST', url: '/v1/generate', data: body, timeout: this.timeouts.generate, signal: opts.signal, [SAFE]: true })
   }
-  score(body: ScoreRequest): Promise<ScoreResponse> {
-    return this.call({ method: 'POST', url: '/v1/score', data: body, timeout: this.timeouts.score, [SAFE]: true })
+  score(body: ScoreRequest, opts: { signal?: AbortSignal } = {}): Promise<ScoreResponse> {
+    return this.call({ method: 'POST', url: '/v1/score', data: body, timeout: this.timeouts.score, signal: opts.signal, [SAFE]: true })
   }
   startTraining(body: TrainingRequest): Promise<TrainingStatus> {
     return this.call({ method: 'POST', url: '/v1/trainings', data: body, timeout: this.timeouts.training, [SAFE]: body.training_id !== undefined })
@@ -129,6 +133,7 @@ export class WorkerClient {
 
 function toWorkerError(err: unknown, config: AxiosRequestConfig): WorkerError {
   const what = `${config.method} ${config.url}`
+  if (axios.isCancel(err)) return new WorkerError(`worker ${what}: aborted by the caller`, null, 'aborted')
   if (err instanceof AxiosError) {
     if (err.response) {
       const data = err.response.data as Partial<WorkerProblem> | undefined

@@ -37,16 +37,6 @@ function prepare(questions: RunQuestion[], opts: ResolvedOptions, target: Scorin
   })
 }
 
-/** Resolves with the promise, or rejects as soon as the signal aborts (the call's answer is dropped). */
-export function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(new Error('aborted'))
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new Error('aborted'))
-    signal.addEventListener('abort', onAbort, { once: true })
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
-  })
-}
-
 const argmax = (xs: number[]) => xs.reduce((best, x, i) => (x > xs[best]! ? i : best), 0)
 
 function row(p: Prepared, runId: string, fields: Omit<NewResult, 'run_id' | 'question_id' | 'domain' | 'type' | 'option_order'>): NewResult {
@@ -66,7 +56,7 @@ export async function scoreLoglik(runId: string, questions: RunQuestion[], opts:
   const prepared = prepare(questions, opts, target, 'loglik')
   const prefix = opts.answer_prefix
   const items = prepared.map((p) => ({ messages: p.messages, adapter: target.adapter, prefix, continuations: [...letterContinuations(p.shown.length, prefix), ...optionContinuations(p.shown, prefix)] }))
-  const res = await abortable(target.worker.score({ model: target.model, items }), target.signal)
+  const res = await target.worker.score({ model: target.model, items }, { signal: target.signal })
   const byIndex = new Map(res.results.map((r) => [r.index, r.scores]))
   return prepared.map((p, i) => {
     const scores = byIndex.get(i)
@@ -111,7 +101,7 @@ export async function scoreGenerate(runId: string, questions: RunQuestion[], opt
   const reasoning = opts.reasoning ?? true
   const prepared = prepare(questions, opts, target, reasoning ? 'reasoning' : 'direct')
   const params = { max_tokens: opts.max_tokens ?? (reasoning ? 1024 : 16), temperature: opts.temperature ?? 0, seed: opts.seed }
-  const gen = await abortable(target.worker.generate({ model: target.model, requests: prepared.map((p) => ({ messages: p.messages, adapter: target.adapter, ...params })) }), target.signal)
+  const gen = await target.worker.generate({ model: target.model, requests: prepared.map((p) => ({ messages: p.messages, adapter: target.adapter, ...params })) }, { signal: target.signal })
   const answers = prepared.map((_, i) => gen.results.find((r) => r.index === i)?.completions[0])
   const parses = prepared.map((p, i) => extractChoice(answers[i]?.text ?? '', p.shown))
 
@@ -124,7 +114,7 @@ export async function scoreGenerate(runId: string, questions: RunQuestion[], opt
       prefix: forcedAnswerPrefix(answers[i]?.text ?? '', opts.answer_prefix),
       continuations: letterContinuations(prepared[i]!.shown.length, opts.answer_prefix),
     }))
-    fallback = await abortable(target.worker.score({ model: target.model, items }), target.signal)
+    fallback = await target.worker.score({ model: target.model, items }, { signal: target.signal })
   }
 
   return prepared.map((p, i) => {

@@ -34,7 +34,7 @@ export async function runGeneration(deps: RunDeps, run: GenerationRunRow, ctx: J
   for (let i = 0; i < todo.length; i += opts.items_per_call) {
     if (ctx.signal.aborted) return
     const chunk = todo.slice(i, i + opts.items_per_call)
-    const result = await call(() => generateChunk(protocol, chunk, opts, (body) => worker.generate(body), ctx.signal))
+    const result = await call(() => generateChunk(protocol, chunk, opts, (body) => worker.generate(body, { signal: ctx.signal }), ctx.signal))
     const counts = await writeChunk(deps.db, run.id, ctx.owner, result)
     await ctx.event('progress', `${counts.items_done}/${items.length} news items; +${counts.accepted} accepted, +${counts.rejected} rejected`, { chunk_items: chunk.length, worker_calls: result.calls, ...counts })
   }
