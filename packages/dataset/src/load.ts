@@ -12,6 +12,16 @@ export interface JsonlLine {
 }
 
 /** Splits JSONL text into parsed lines (1-based line numbers; blank lines skipped; a bad line keeps its error). */
+/** The most items (lines) one imported set may hold; FORMAT.md and the import route say so. */
+export const MAX_SET_ITEMS = 10_000
+
+/** Non-empty lines of a JSONL text, counted without parsing (a hostile upload is refused in milliseconds). */
+export function countJsonlLines(text: string): number {
+  let n = 0
+  for (const line of text.split('\n')) if (line.trim() !== '') n += 1
+  return n
+}
+
 export function parseJsonl(text: string): JsonlLine[] {
   const out: JsonlLine[] = []
   text.split('\n').forEach((raw, i) => {

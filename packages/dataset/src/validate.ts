@@ -1,4 +1,5 @@
 import { Value } from 'typebox/value'
+import { Compile } from 'typebox/compile'
 import { create, all } from 'mathjs'
 import type { TSchema } from 'typebox'
 import { ControlQuestionInput, NewsItemInput, type AnyQuestion, type ControlQuestion, type NewsItem } from './schema.ts'
@@ -62,22 +63,48 @@ function questionIssues(q: AnyQuestion, base: string, line: number): Issue[] {
   return out
 }
 
+// Compiled once per schema: checking 10,000 valid items takes ~60 ms compiled against ~4 s with
+// Value.Default + Value.Errors, which would hold the event loop (and every service in the process).
+const compiled = new WeakMap<TSchema, ReturnType<typeof Compile>>()
+const validatorOf = (schema: TSchema) => {
+  let v = compiled.get(schema)
+  if (!v) compiled.set(schema, (v = Compile(schema)))
+  return v
+}
+
+/** Stop after this many bad lines: the answer names enough to fix, and a hostile upload costs little. */
+export const MAX_ERROR_LINES = 200
+
 /** Each line checked against the import schema; `answer_text` filled in from `answer_index` where absent. */
 function structure<T>(schema: TSchema, lines: JsonlLine[], issues: Issue[], questionsOf: (value: T) => Partial<AnyQuestion>[]): { line: number; value: T }[] {
   const ok: { line: number; value: T }[] = []
+  const validator = validatorOf(schema)
+  let bad = 0
   for (const l of lines) {
+    if (bad >= MAX_ERROR_LINES) {
+      issues.push({ severity: 'error', line: l.line, path: '', message: `validation stopped after ${MAX_ERROR_LINES} bad lines; fix those and upload again` })
+      break
+    }
     if (l.error) {
+      bad += 1
       issues.push({ severity: 'error', line: l.line, path: '', message: l.error })
       continue
     }
     const unstorable = unstorableFields(l.value)
     if (unstorable.length) {
+      bad += 1
       for (const e of unstorable) issues.push({ severity: 'error', line: l.line, path: e.path, message: e.message })
       continue
     }
-    const value = Value.Default(schema, l.value)
-    const errs = Value.Errors(schema, value)
+    // the fast path for a valid line; defaults (an absent explanation) and error messages only when needed
+    let value = l.value
+    let errs: { instancePath: string; message: string }[] = []
+    if (!validator.Check(value)) {
+      value = Value.Default(schema, value)
+      if (!validator.Check(value)) errs = Value.Errors(schema, value)
+    }
     if (errs.length) {
+      bad += 1
       for (const e of errs) issues.push({ severity: 'error', line: l.line, path: e.instancePath || '/', message: e.message })
       continue
     }

@@ -14,9 +14,17 @@ function problemOf(s: string): string | undefined {
 
 const pointer = (base: string, key: string | number) => `${base}/${String(key).replaceAll('~', '~0').replaceAll('/', '~1')}`
 
+/** Whether any string (or object key) under `value` is one Postgres could not store: the fast check. */
+function hasUnstorable(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes(NUL) || !value.isWellFormed()
+  if (Array.isArray(value)) return value.some(hasUnstorable)
+  if (value && typeof value === 'object') return Object.entries(value).some(([k, v]) => hasUnstorable(k) || hasUnstorable(v))
+  return false
+}
+
 /** Every string (and object key) under `value` that Postgres could not store, as JSON-pointer field errors. */
 export function unstorableFields(value: unknown, base = '', out: FieldError[] = [], limit = 20): FieldError[] {
-  if (out.length >= limit) return out
+  if (out.length >= limit || !hasUnstorable(value)) return out
   if (typeof value === 'string') {
     const message = problemOf(value)
     if (message) out.push({ path: base || '/', message })

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Kysely, Transaction } from 'kysely'
 import type { Database, NewNewsItem, NewQuestion, NewsSetKind, NewsSetRow, QuestionRow, NewsItemRow } from '@sys2ft/db'
-import { errorsOf, loadBuiltin, validateControlSet, validateNewsSet, type ControlQuestion, type Issue, type JsonlLine, type NewsItem } from '@sys2ft/dataset'
+import { MAX_ERROR_LINES, errorsOf, loadBuiltin, validateControlSet, validateNewsSet, type ControlQuestion, type Issue, type JsonlLine, type NewsItem } from '@sys2ft/dataset'
 import { ProblemError, conflict, newId, notFound, isId } from '@sys2ft/service-kit'
 
 export const BUILTIN_NEWS = 'new-news'
@@ -40,7 +40,8 @@ export async function importSet(db: Kysely<Database>, input: ImportInput): Promi
   if (errors.length > 0) {
     const shown = errors.slice(0, 200).map((e) => ({ path: `${e.line !== undefined && input.pathPrefix ? input.pathPrefix(e.line) : ''}${e.path}`, message: e.message, ...(e.line !== undefined ? { line: e.line } : {}) }))
     const badLines = [...new Set(errors.map((e) => e.line).filter((l) => l !== undefined))]
-    throw new ProblemError(400, 'validation_failed', `the set has ${errors.length} error(s) on ${badLines.length} line(s) (${badLines.slice(0, 20).join(', ')}${badLines.length > 20 ? ', …' : ''}); nothing was stored`, shown)
+    const stopped = errors.some((e) => e.message.startsWith('validation stopped'))
+    throw new ProblemError(400, 'validation_failed', `the set has ${errors.length} error(s) on ${badLines.length} line(s) (${badLines.slice(0, 20).join(', ')}${badLines.length > 20 ? ', …' : ''})${stopped ? `; validation stopped after ${MAX_ERROR_LINES} bad lines` : ''}; nothing was stored`, shown)
   }
   const setId = newId('ns')
   const items: NewNewsItem[] = []

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { parseJsonl } from '@sys2ft/dataset'
+import { MAX_SET_ITEMS, countJsonlLines, parseJsonl } from '@sys2ft/dataset'
 import { Page, ProblemError, decodeUtf8Strict, toPage } from '@sys2ft/service-kit'
 import { ExportQuery, ImportBody, ImportResult, JsonlImportQuery, ListItemsQuery, ListSetsQuery, LmEvalExport, NewsItem, NewsSet, SetId } from '../schemas/news-sets.ts'
 import { deleteSet, domainCounts, exportSet, getSet, importSet, listItems, listSets, setOut } from '../domain/news-sets.ts'
@@ -17,7 +17,7 @@ export async function newsSetsRoutes(fastify: FastifyInstance): Promise<void> {
 
   // JSONL uploads arrive as text (refused where the bytes are not UTF-8); they are parsed and validated
   // line by line by the dataset validator.
-  app.addContentTypeParser('application/x-ndjson', { parseAs: 'buffer', bodyLimit: 256 * 1024 * 1024 }, (_req, body, done) => {
+  app.addContentTypeParser('application/x-ndjson', { parseAs: 'buffer', bodyLimit: 64 * 1024 * 1024 }, (_req, body, done) => {
     try {
       done(null, decodeUtf8Strict(body as Buffer))
     } catch (err) {
@@ -30,7 +30,7 @@ export async function newsSetsRoutes(fastify: FastifyInstance): Promise<void> {
     schema: {
       tags,
       summary: 'Import a news set (JSON body, or JSONL with ?name=)',
-      description: 'Validated as a whole: any bad line or field answers 400 naming each one, and nothing is stored. Send `application/json` with `{name, items: [...]}`, or `application/x-ndjson` with one item per line and the set\'s name in the query.',
+      description: 'Validated as a whole: any bad line or field answers 400 naming each one (at most 200 lines), and nothing is stored. Limits: 10,000 items, 64 MB. Send `application/json` with `{name, items: [...]}`, or `application/x-ndjson` with one item per line and the set\'s name in the query.',
       querystring: Type.Partial(JsonlImportQuery),
       // one body schema per content type: Fastify validates each and @fastify/swagger documents both
       body: { content: { 'application/json': { schema: ImportBody }, 'application/x-ndjson': { schema: Type.String({ description: 'One news item (or control question) per line.' }) } } } as unknown as typeof ImportBody,
@@ -41,6 +41,8 @@ export async function newsSetsRoutes(fastify: FastifyInstance): Promise<void> {
     if (typeof (req.body as unknown) === 'string') {
       const q = req.query
       if (!q.name) throw new ProblemError(400, 'validation_failed', 'a JSONL upload names its set in the query: ?name=', [{ path: '/querystring/name', message: 'is required' }])
+      const n = countJsonlLines(req.body as unknown as string)
+      if (n > MAX_SET_ITEMS) throw new ProblemError(400, 'validation_failed', `the upload has ${n} lines; a set holds at most ${MAX_SET_ITEMS} items`, [{ path: '/', message: `has ${n} lines (at most ${MAX_SET_ITEMS})` }])
       const lines = parseJsonl(req.body as unknown as string)
       input = { name: q.name, description: q.description ?? '', kind: q.kind ?? 'news', version: q.version ?? '1', lines }
     } else {

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox'
-import { AnswerPrefixSchema, ControlQuestion, DEFAULT_ANSWER_PREFIX, DomainSchema, NewsItem } from '@sys2ft/dataset'
+import { AnswerPrefixSchema, ControlQuestion, DEFAULT_ANSWER_PREFIX, DomainSchema, MAX_SET_ITEMS, NewsItem } from '@sys2ft/dataset'
 
 export const SetKind = Type.Union([Type.Literal('news'), Type.Literal('control')])
 
@@ -29,7 +29,7 @@ export const ImportBody = Type.Object(
     description: Type.String({ maxLength: 2000, default: '' }),
     kind: Type.Union([Type.Literal('news'), Type.Literal('control')], { default: 'news', description: '`news`: news items with questions; `control`: general-knowledge questions.' }),
     version: Type.String({ minLength: 1, maxLength: 64, default: '1' }),
-    items: Type.Array(Type.Object({}, { additionalProperties: true }), { minItems: 1, maxItems: 100_000, description: 'News items (or control questions) in the format of packages/dataset/FORMAT.md; validated as a whole. `answer_text` may be left out (taken from `answer_index`); question ids repeated across items are stored as `<item id>-<question id>`.' }),
+    items: Type.Array(Type.Object({}, { additionalProperties: true }), { minItems: 1, maxItems: MAX_SET_ITEMS, description: 'News items (or control questions) in the format of packages/dataset/FORMAT.md, at most 10,000; validated as a whole (the answer names at most 200 bad lines). `answer_text` may be left out (taken from `answer_index`); question ids repeated across items are stored as `<item id>-<question id>`.' }),
   },
   { additionalProperties: false },
 )
