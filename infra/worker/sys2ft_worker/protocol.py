@@ -170,6 +170,16 @@ class TrainingRequest(_Strict):
     max_seq_len: int = Field(default=1024, ge=16, le=32768)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     overwrite: bool = False
+    lease_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=86_400,
+        description=(
+            "Fencing: the training cancels itself (error `lease expired`) when nobody has asked for its "
+            "status (GET /v1/trainings/{id}) for this many seconds, e.g. a dispatcher that gave the job to "
+            "another worker while this one was unreachable. null: no lease."
+        ),
+    )
     gradient_checkpointing: bool | None = Field(
         default=None,
         description=(

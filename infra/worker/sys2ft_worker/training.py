@@ -432,6 +432,24 @@ class TrainingJob:
     cancel_event: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _t_start: float = 0.0
+    lease_s: float | None = None
+    last_polled: float = field(default_factory=time.monotonic)
+
+    def polled(self) -> None:
+        self.last_polled = time.monotonic()
+
+    def should_stop(self) -> bool:
+        """Cancelled, or fenced: its lease ran out because nobody asked about it (monotonic time
+        counts while the process is stopped, so a worker resumed after SIGSTOP stops at once)."""
+        if self.cancel_event.is_set():
+            return True
+        if self.lease_s is not None and time.monotonic() - self.last_polled > self.lease_s:
+            with self.lock:
+                self.error = f"lease expired: no status request for {self.lease_s:g} s (the job was given to another worker)"
+            log.warning("training %s fenced: %s", self.id, self.error)
+            self.cancel_event.set()
+            return True
+        return False
 
     def status(self) -> TrainingStatus:
         with self.lock:
@@ -566,6 +584,7 @@ class TrainingManager:
                 spec=spec,
                 overwrite=req.overwrite,
                 memory_estimate_bytes=estimate.total_bytes if estimate else None,
+                lease_s=req.lease_s,
             )
             self._jobs[tid] = job
             self.registry.mark_busy(req.adapter_name)
@@ -603,7 +622,9 @@ class TrainingManager:
         return checkpointing, estimate
 
     def get(self, tid: str) -> TrainingStatus:
-        return self._job(tid).status()
+        job = self._job(tid)
+        job.polled()
+        return job.status()
 
     def list(self) -> list[TrainingStatus]:
         with self._lock:
@@ -662,7 +683,7 @@ class TrainingManager:
         if self.cpu_turns is None:
             return False
         waited = time.perf_counter()
-        held = self.cpu_turns.acquire_training(job.cancel_event.is_set)
+        held = self.cpu_turns.acquire_training(job.should_stop)
         if held and time.perf_counter() - waited > 1:
             log.info("training %s waited %.1f s for inference to end (cpu_turns)", job.id, time.perf_counter() - waited)
         return held
@@ -671,11 +692,10 @@ class TrainingManager:
         staging: Path | None = None
         holds_cpu = self._take_cpu(job)
         try:
+            if job.should_stop():
+                self._finish(job, "cancelled", job.error)
+                return
             with job.lock:
-                if job.cancel_event.is_set():
-                    job.state = "cancelled"
-                    job.finished_at = utc_now()
-                    return
                 job.state = "running"
                 job.started_at = utc_now()
                 job._t_start = time.perf_counter()
@@ -686,7 +706,7 @@ class TrainingManager:
             if self.mode == "process":
                 done = self._run_subprocess(job, weights)
             else:
-                done = run_training(job.spec, job.apply, job.cancel_event.is_set, weights)
+                done = run_training(job.spec, job.apply, job.should_stop, weights)
             if job.cancel_event.is_set():
                 raise Cancelled()
             manifest = {
@@ -715,7 +735,7 @@ class TrainingManager:
             self._finish(job, "succeeded")
             log.info("training %s succeeded: loss %.4f, %d tokens", job.id, done["final_loss"], done["tokens_trained"])
         except Cancelled:
-            self._finish(job, "cancelled")
+            self._finish(job, "cancelled", job.error)
             log.info("training %s cancelled at step %d", job.id, job.step)
         except Exception as exc:  # noqa: BLE001 - any failure ends the job, never the worker
             log.exception("training %s failed", job.id)
@@ -742,7 +762,7 @@ class TrainingManager:
         proc.start()
         try:
             while True:
-                if job.cancel_event.is_set():
+                if job.should_stop():
                     stop.set()
                 try:
                     ev = events.get(timeout=0.2)

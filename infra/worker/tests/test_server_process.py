@@ -16,6 +16,7 @@ from conftest import chat
 
 WORKER_DIR = Path(__file__).resolve().parents[1]
 KEY = "s3cret-key"
+SERVER_PIDS: dict[str, int] = {}
 
 
 def free_port() -> int:
@@ -44,6 +45,7 @@ def server(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(WORKER_DIR),
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
+    SERVER_PIDS[base] = proc.pid
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -104,3 +106,34 @@ def test_generate_and_train_in_subprocess(server: str, tiny_dir: Path) -> None:
     q = {"messages": chat("What is the zorblat?"), "temperature": 0, "max_tokens": 10, "adapter": "proc"}
     out = httpx.post(f"{server}/v1/generate", json={"requests": [q]}, headers=h).json()
     assert out["results"][0]["completions"][0]["text"] == "A blue fish."
+
+
+def test_a_hung_worker_fences_its_training_when_it_resumes(server: str, tiny_dir: Path) -> None:
+    """A worker stopped past its training's lease (SIGSTOP, as a hung or partitioned machine) cancels
+    that training as soon as it runs again: the dispatcher has given the job to another worker, and
+    two attempts must not train at once. Before, it went on until the next health check."""
+    import signal
+
+    h = {"Authorization": f"Bearer {KEY}"}
+    ex = [{"messages": chat(f"What is zorblat {i}?", "A blue fish that hums.")} for i in range(8)]
+    body = {"adapter_name": "fenced", "examples": ex, "epochs": 100, "batch_size": 2, "lease_s": 2.0, "lr_scheduler": "constant"}
+    r = httpx.post(f"{server}/v1/trainings", json=body, headers=h)
+    assert r.status_code == 202, r.text
+    tid = r.json()["id"]
+    deadline = time.monotonic() + 60
+    while (st := httpx.get(f"{server}/v1/trainings/{tid}", headers=h).json())["step"] < 2:  # polling renews the lease
+        assert time.monotonic() < deadline and st["state"] in ("queued", "running"), st
+        time.sleep(0.3)
+    server_pid = SERVER_PIDS[server]
+    os.kill(server_pid, signal.SIGSTOP)
+    time.sleep(3.0)  # past the 2 s lease
+    os.kill(server_pid, signal.SIGCONT)
+    deadline = time.monotonic() + 20
+    while True:  # the list does not renew the lease
+        st = next(t for t in httpx.get(f"{server}/v1/trainings", headers=h).json()["data"] if t["id"] == tid)
+        if st["state"] in ("succeeded", "failed", "cancelled") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert st["state"] == "cancelled", st
+    assert "lease expired" in (st["error"] or ""), st
+    assert st["step"] < st["total_steps"], "it stopped long before the end"

@@ -28,7 +28,8 @@ t.test('ranges and defaults match the worker’s TrainingRequest', async (t) => 
     diff(seed, schemas.TrainingRequest.properties.seed, 'seed'),
   ].flat()
   t.same(differences, [], 'every range and default is the worker’s')
-  const notSettings = ['training_id', 'base_model', 'adapter_name', 'examples', 'overwrite', 'lora', 'seed']
+  // lease_s is the dispatcher's (fencing), not a training setting
+  const notSettings = ['training_id', 'base_model', 'adapter_name', 'examples', 'overwrite', 'lora', 'seed', 'lease_s']
   t.same(Object.keys(schemas.TrainingRequest.properties).filter((k) => !notSettings.includes(k)).sort(), [...fields].sort(), 'every training setting of the worker is offered on the job')
   t.equal(MAX_EXAMPLES, schemas.TrainingRequest.properties.examples.maxItems, 'the most examples a training takes')
 })

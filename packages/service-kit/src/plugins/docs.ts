@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { Problem } from '../problem.ts'
+import { completeResponses } from '../openapi-responses.ts'
 
 export interface DocsOptions {
   title: string
@@ -21,6 +22,7 @@ export function docsPlugin(opts: DocsOptions) {
         security: [{ bearer: [] }],
       },
       refResolver: { buildLocalReference: (json, _base, _frag, i) => String(json.$id ?? `def-${i}`) },
+      transformObject: (doc) => completeResponses((doc as { openapiObject: Record<string, unknown> }).openapiObject),
     })
     await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } })
   }

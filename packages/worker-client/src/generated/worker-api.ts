@@ -494,6 +494,11 @@ export interface components {
              * @default 0.0001
              */
             learning_rate?: number;
+            /**
+             * Lease S
+             * @description Fencing: the training cancels itself (error `lease expired`) when nobody has asked for its status (GET /v1/trainings/{id}) for this many seconds, e.g. a dispatcher that gave the job to another worker while this one was unreachable. null: no lease.
+             */
+            lease_s?: number | null;
             lora?: components["schemas"]["LoraSettings"];
             /**
              * Loss On

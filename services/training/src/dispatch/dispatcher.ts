@@ -137,6 +137,9 @@ export class Dispatcher {
         // leftover of an earlier attempt (one that never reported back) is safe
         adapter_name: job.id,
         overwrite: true,
+        // fencing: if this dispatcher stops asking (it requeued the job to another worker while this
+        // one was unreachable), the worker cancels this attempt itself the moment it runs again
+        lease_s: this.opts.leaseMs / 1000,
         examples,
         seed: job.seed,
         loss_on: hp.loss_on,
