@@ -16,25 +16,30 @@ const pointer = (base: string, key: string | number) => `${base}/${String(key).r
 
 /** Whether any string (or object key) under `value` is one Postgres could not store: the fast check. */
 function hasUnstorable(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes(NUL) || !value.isWellFormed()
+  if (typeof value === 'string') return problemOf(value) !== undefined
   if (Array.isArray(value)) return value.some(hasUnstorable)
   if (value && typeof value === 'object') return Object.entries(value).some(([k, v]) => hasUnstorable(k) || hasUnstorable(v))
   return false
 }
 
 /** Every string (and object key) under `value` that Postgres could not store, as JSON-pointer field errors. */
-export function unstorableFields(value: unknown, base = '', out: FieldError[] = [], limit = 20): FieldError[] {
-  if (out.length >= limit || !hasUnstorable(value)) return out
+export function unstorableFields(value: unknown, base = '', limit = 20): FieldError[] {
+  // one fast pass over the whole value; paths are built only when something is wrong
+  return hasUnstorable(value) ? collect(value, base, [], limit) : []
+}
+
+function collect(value: unknown, base: string, out: FieldError[], limit: number): FieldError[] {
+  if (out.length >= limit) return out
   if (typeof value === 'string') {
     const message = problemOf(value)
     if (message) out.push({ path: base || '/', message })
   } else if (Array.isArray(value)) {
-    value.forEach((v, i) => unstorableFields(v, pointer(base, i), out, limit))
+    value.forEach((v, i) => collect(v, pointer(base, i), out, limit))
   } else if (value && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
       const keyProblem = problemOf(k)
       if (keyProblem) out.push({ path: pointer(base, k.replaceAll(NUL, '\\u0000')), message: `has a field name that ${keyProblem}` })
-      unstorableFields(v, pointer(base, k), out, limit)
+      collect(v, pointer(base, k), out, limit)
     }
   }
   return out

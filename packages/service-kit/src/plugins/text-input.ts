@@ -21,19 +21,12 @@ export async function textInputPlugin(app: FastifyInstance): Promise<void> {
     parseJson(req, text, done)
   })
 
-  app.addHook('onRequest', async (req) => {
-    const errors = queryEncodingErrors(req)
-    if (errors.length > 0) throw invalid(errors, `invalid request: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`)
-  })
+  app.addHook('onRequest', async (req) => refuse(queryEncodingErrors(req)))
+  app.addHook('preValidation', async (req) => refuse([...unstorableFields(req.params, '/params'), ...unstorableFields(req.query, '/querystring'), ...unstorableFields(req.body, '')]))
+}
 
-  app.addHook('preValidation', async (req) => {
-    const errors = [
-      ...unstorableFields(req.params, '/params'),
-      ...unstorableFields(req.query, '/querystring'),
-      ...unstorableFields(req.body, ''),
-    ]
-    if (errors.length > 0) throw invalid(errors, `invalid request: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`)
-  })
+function refuse(errors: FieldError[]): void {
+  if (errors.length > 0) throw invalid(errors, `invalid request: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`)
 }
 
 /** Percent-encoded bytes of the query that are not UTF-8 (decodeURIComponent refuses what the query parser would turn into U+FFFD). */
@@ -43,8 +36,8 @@ function queryEncodingErrors(req: FastifyRequest): FieldError[] {
   const out: FieldError[] = []
   for (const pair of req.url.slice(q + 1).split('&')) {
     const [rawKey = '', ...rest] = pair.split('=')
-    const name = safeDecode(rawKey) ?? rawKey
-    if (safeDecode(rawKey) === undefined || safeDecode(rest.join('=')) === undefined) out.push({ path: `/querystring/${name}`, message: 'is not valid percent-encoded UTF-8' })
+    const key = safeDecode(rawKey)
+    if (key === undefined || safeDecode(rest.join('=')) === undefined) out.push({ path: `/querystring/${key ?? rawKey}`, message: 'is not valid percent-encoded UTF-8' })
   }
   return out
 }
