@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 from fastapi import Depends, FastAPI, Request, Response
@@ -173,12 +173,21 @@ async def _until_disconnect(request: Request, fn: Callable[[Callable[[], bool]],
                 return
             await anyio.sleep(0.25)
 
+    # The engine's own error (a 404 for an unknown adapter, a 400, a 500) is kept out of the task
+    # group and raised after it, as itself: a group would wrap it in an ExceptionGroup, a 500.
+    failure: Exception | None = None
+    result: T | None = None
     async with anyio.create_task_group() as tg:
         tg.start_soon(watch)
         try:
-            return await anyio.to_thread.run_sync(lambda: fn(gone.is_set))
+            result = await anyio.to_thread.run_sync(lambda: fn(gone.is_set))
+        except Exception as exc:  # noqa: BLE001 - re-raised below, unchanged
+            failure = exc
         finally:
             tg.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return cast(T, result)
 
 
 _PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
