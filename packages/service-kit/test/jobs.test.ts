@@ -58,7 +58,8 @@ t.test('a retryable failure requeues; past max_attempts the job fails with the r
 
 t.test('cancel: a queued job at once, a running one at its next lease renewal', async (t) => {
   const [queued] = await makeRuns(1)
-  t.equal(await requestCancel(db, 'generation_runs', queued!), 'cancelled')
+  t.equal(await requestCancel(db, 'generation_runs', queued!, { what: 'run' }), 'cancelled')
+  t.equal(await requestCancel(db, 'generation_runs', queued!, { what: 'run' }), 'cancelled', 'a cancelled job cancelled again stays as it is')
   const [running] = await makeRuns(1)
   let sawAbort = false
   const r = runner('c', async (_job, ctx) => {
@@ -67,11 +68,25 @@ t.test('cancel: a queued job at once, a running one at its next lease renewal', 
   })
   await r.start()
   await until(async () => (await state(running!)).state === 'running')
-  t.equal(await requestCancel(db, 'generation_runs', running!), 'running')
+  t.equal(await requestCancel(db, 'generation_runs', running!, { what: 'run' }), 'running')
+  t.equal(await requestCancel(db, 'generation_runs', running!, { what: 'run' }), 'running', 'asked twice')
   await until(async () => (await state(running!)).state === 'cancelled')
   await r.stop()
   t.ok(sawAbort, 'the job saw the abort with reason cancelled')
   t.equal((await state(queued!)).state, 'cancelled', 'the queued job never ran')
+  const asks = (await listEvents(db, 'generation_runs', running!)).filter((e) => e.type === 'cancel_requested')
+  t.equal(asks.length, 1, 'one cancel_requested event however often it was asked')
+  await t.rejects(requestCancel(db, 'generation_runs', 'gen_missing', { what: 'run' }), { status: 404, code: 'not_found' })
+})
+
+t.test('cancel: a finished job is a 409, and stays as it was', async (t) => {
+  const [done] = await makeRuns(1)
+  const r = runner('f', async () => {})
+  await r.start()
+  await until(async () => (await state(done!)).state === 'succeeded')
+  await r.stop()
+  await t.rejects(requestCancel(db, 'generation_runs', done!, { what: 'run' }), { status: 409, code: 'conflict', message: /already succeeded/ })
+  t.equal((await state(done!)).state, 'succeeded')
 })
 
 t.test('two runners racing on 20 jobs never run one twice', async (t) => {

@@ -152,7 +152,7 @@ t.test('cancel a running run: it stops, keeps what it wrote, and can be resumed'
   const id = await create(app)
   await until(async () => p.held() === 1, 30_000, 'the second call to hang')
   const del = await app.inject({ method: 'DELETE', url: `/eval-runs/${id}`, headers: auth })
-  t.equal(del.statusCode, 200)
+  t.equal(del.statusCode, 202)
   await until(async () => (await run(id)).state === 'cancelled', 30_000, 'the run to be cancelled')
   p.release()
   t.equal((await resultRows(id)).length, 5)

@@ -128,6 +128,9 @@ t.test('restart mid-run resumes where it stood, without duplicates', async (t) =
   t.teardown(() => b.close())
   const run = await finished(created.id, b)
   t.equal(run.state, 'succeeded')
+  const late = await b.inject({ method: 'DELETE', url: `/generation-runs/${run.id}`, headers: auth })
+  t.equal(late.statusCode, 409, 'a succeeded run has nothing to cancel (it answered 202 before)')
+  t.equal(late.json().code, 'conflict')
   const stored = await rows(run.id)
   t.equal(stored.length, 40, '20 news × 2 samples, each written once')
   t.equal(run.samples.accepted + run.samples.rejected, 40, 'counters were not doubled')
@@ -163,6 +166,9 @@ t.test('cancel a running run; its samples are kept', async (t) => {
   t.equal(run.state, 'cancelled')
   t.ok(run.progress.done >= 1 && run.progress.done < 20)
   t.equal((await rows(run.id)).length, run.samples.accepted + run.samples.rejected)
+  const again = await app.inject({ method: 'DELETE', url: `/generation-runs/${created.id}`, headers: auth })
+  t.equal(again.statusCode, 202, 'a cancelled run cancelled again answers as the first time')
+  t.equal(again.json().state, 'cancelled')
 })
 
 t.test('live progress as Server-Sent Events, ending with the terminal state', async (t) => {

@@ -326,28 +326,36 @@ type Outcome =
   | { to: 'failed'; error: string; message: string }
   | { to: 'retry' | 'unavailable'; message: string }
 
+/** What every DELETE of a job resource says about repeated and late cancels (in its OpenAPI description). */
+export const CANCEL_RULE = 'Every cancel answers 202 with the resource: asking again, or cancelling a cancelled one, changes nothing; a succeeded or failed one is 409 `conflict`.'
+
 const jitter = (ms: number) => ms * (0.75 + Math.random() * 0.5)
 const seconds = (ms: number) => (ms < 10_000 ? (ms / 1000).toFixed(1) : String(Math.round(ms / 1000)))
 
 /**
- * Cancels a job: a queued one at once; a running one is flagged and its runner stops it at its next
- * lease renewal. Terminal jobs are left as they are. Returns the state after the request.
+ * Cancels a job, by one rule in every service (each DELETE answers 202 with the resource after it):
+ * a queued job is cancelled at once; a running (or dispatched) one is flagged and its runner stops it
+ * at its next lease renewal; asking again, or cancelling a cancelled job, changes nothing and records
+ * no second event; a succeeded or failed job is a 409 (there is nothing left to cancel). A missing job
+ * is a 404. Returns the state after the request.
  */
-export async function requestCancel(db: Kysely<Database>, table: JobTable, id: string): Promise<string | null> {
+export async function requestCancel(db: Kysely<Database>, table: JobTable, id: string, opts: { what: string }): Promise<string> {
   return db.transaction().execute(async (trx) => {
     const t = trx as unknown as Loose
-    const row = await t.selectFrom(table).select(['state']).where('id', '=', id).forUpdate().executeTakeFirst()
-    if (!row) return null
-    if (row.state === 'queued') {
+    const row = await t.selectFrom(table).select(['state', 'cancel_requested']).where('id', '=', id).forUpdate().executeTakeFirst()
+    if (!row) throw new ProblemError(404, 'not_found', `${opts.what} ${id} does not exist`)
+    const state = String(row.state)
+    if (state === 'succeeded' || state === 'failed') throw new ProblemError(409, 'conflict', `${opts.what} ${id} already ${state}; only a queued or running one can be cancelled`)
+    if (state === 'queued') {
       await t.updateTable(table).set({ state: 'cancelled', cancel_requested: true, finished_at: new Date(), updated_at: new Date() }).where('id', '=', id).execute()
       await recordEvent(trx, table, id, { type: 'state', state: 'cancelled', message: 'cancelled while queued' })
       return 'cancelled'
     }
-    if (row.state === 'running' || row.state === 'dispatched') {
+    if ((state === 'running' || state === 'dispatched') && !row.cancel_requested) {
       await t.updateTable(table).set({ cancel_requested: true, updated_at: new Date() }).where('id', '=', id).execute()
       await recordEvent(trx, table, id, { type: 'cancel_requested', message: 'cancel requested' })
     }
-    return String(row.state)
+    return state
   })
 }
 

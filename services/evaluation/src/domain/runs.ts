@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { Database } from '@sys2ft/db'
-import { conflict, invalid, isId, newId, notFound, recordEvent, resumeJob, type FieldError } from '@sys2ft/service-kit'
+import { invalid, isId, newId, notFound, recordEvent, resumeJob, type FieldError } from '@sys2ft/service-kit'
 import type { CreateEvalRunT, EvalRunT, FilterT, ResolvedOptions } from '../schemas/eval-runs.ts'
 import type { SummaryT } from '../schemas/summary.ts'
 import { DEFAULT_ANSWER_PREFIX, EVAL_TEMPLATE_SHA256, EVAL_TEMPLATE_VERSION } from '@sys2ft/dataset'
@@ -142,7 +142,3 @@ export async function resumeRun(db: Kysely<Database>, id: string): Promise<EvalR
   return getRun(db, id)
 }
 
-/** A finished run cannot be cancelled; cancelling a cancelled run again is harmless. */
-export function assertCancellable(run: EvalRunRow): void {
-  if (run.state === 'succeeded' || run.state === 'failed') throw conflict(`eval run ${run.id} already ${run.state}; only a queued or running run can be cancelled`)
-}

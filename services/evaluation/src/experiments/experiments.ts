@@ -48,7 +48,7 @@ export async function listExperiments(db: Kysely<Database>, q: { limit: number; 
 /** Cancels the experiment; its runner cancels the cells' running resources as it stops. */
 export async function cancelExperiment(db: Kysely<Database>, id: string): Promise<void> {
   await getExperiment(db, id)
-  await requestCancel(db, 'experiments', id)
+  await requestCancel(db, 'experiments', id, { what: 'experiment' })
 }
 
 /**

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { Page, isTerminalState, listEvents, requestCancel, streamJob, toPage } from '@sys2ft/service-kit'
+import { CANCEL_RULE, Page, isTerminalState, listEvents, requestCancel, streamJob, toPage } from '@sys2ft/service-kit'
 import { ServedModel } from '@sys2ft/worker-client'
 import { CreateEvalRun, EvalResult, EvalRun, EventsQuery, ListRunsQuery, ResultsQuery, RunEvent, RunId } from '../schemas/eval-runs.ts'
-import { assertCancellable, createRun, currentSummary, getRun, listRuns, resumeRun, runOut } from '../domain/runs.ts'
+import { createRun, currentSummary, getRun, listRuns, resumeRun, runOut } from '../domain/runs.ts'
 import { listResults } from '../domain/results.ts'
 import { serviceInfo } from '../info.ts'
 
@@ -65,12 +65,11 @@ export async function evalRunsRoutes(fastify: FastifyInstance): Promise<void> {
   })
 
   app.delete('/eval-runs/:id', {
-    schema: { tags, summary: 'Cancel a run', description: 'A queued run is cancelled at once; a running one stops within a lease renewal, keeping the results it wrote (resume continues from them).', params: RunId, response: { 200: EvalRun, 404: problem, 409: problem } },
-  }, async (req) => {
+    schema: { tags, summary: 'Cancel a run', description: `A queued run is cancelled at once; a running one stops within a lease renewal, keeping the results it wrote (resume continues from them). ${CANCEL_RULE}`, params: RunId, response: { 202: EvalRun, 404: problem, 409: problem } },
+  }, async (req, reply) => {
     const run = await getRun(app.db, req.params.id)
-    assertCancellable(run)
-    await requestCancel(app.db, 'eval_runs', run.id)
-    return out(run.id)
+    await requestCancel(app.db, 'eval_runs', run.id, { what: 'eval run' })
+    return reply.code(202).send(await out(run.id))
   })
 
   app.post('/eval-runs/:id/resume', {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { Page, ProblemError, isTerminalState, listEvents, streamJob, toPage } from '@sys2ft/service-kit'
+import { CANCEL_RULE, Page, ProblemError, isTerminalState, listEvents, streamJob, toPage } from '@sys2ft/service-kit'
 import { ServedModel, WorkerClient } from '@sys2ft/worker-client'
 import { ExperimentRequest } from '../experiments/spec.ts'
 import { resolveSpec } from '../experiments/resolve.ts'
@@ -85,7 +85,7 @@ export async function experimentsRoutes(fastify: FastifyInstance): Promise<void>
     return reply.type('text/html; charset=utf-8').serializer((s: string) => s).send(renderHtml(report))
   })
 
-  app.delete('/experiments/:id', { schema: { tags, summary: 'Cancel: running cells are cancelled in their services', params: ExperimentId, response: { 202: Experiment, 404: problem } } }, async (req, reply) => {
+  app.delete('/experiments/:id', { schema: { tags, summary: 'Cancel: running cells are cancelled in their services', description: CANCEL_RULE, params: ExperimentId, response: { 202: Experiment, 404: problem, 409: problem } } }, async (req, reply) => {
     await cancelExperiment(app.db, req.params.id)
     return reply.code(202).send(await out(req.params.id))
   })

@@ -91,7 +91,7 @@ export async function listRuns(db: Kysely<Database>, q: { limit: number; after?:
 /** Cancels a run (queued: at once; running: at the next lease renewal). Terminal runs stay as they are. */
 export async function cancelRun(db: Kysely<Database>, id: string): Promise<void> {
   await getRun(db, id)
-  await requestCancel(db, 'generation_runs', id)
+  await requestCancel(db, 'generation_runs', id, { what: 'generation run' })
 }
 
 /** Puts a failed or cancelled run back in the queue; it continues where it stood (samples kept). */

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { Page, invalid, isTerminalState, listEvents, streamJob, toPage } from '@sys2ft/service-kit'
+import { CANCEL_RULE, Page, invalid, isTerminalState, listEvents, streamJob, toPage } from '@sys2ft/service-kit'
 import { ServedModel } from '@sys2ft/worker-client'
 import { CreateRunBody, EventsQuery, GenerationRun, ListRunsQuery, RunEvent, RunId, Sample, SamplesQuery } from '../schemas/generation-runs.ts'
 import { cancelRun, createRun, getRun, listRuns, resumeRun, runOut } from '../domain/generation-runs.ts'
@@ -57,7 +57,7 @@ export async function generationRunsRoutes(fastify: FastifyInstance): Promise<vo
     return reply.send(Readable.from(exportAccepted(app.db, run.id)))
   })
 
-  app.delete('/generation-runs/:id', { schema: { tags, summary: 'Cancel a run (samples written so far are kept)', params: RunId, response: { 202: GenerationRun, 404: problem } } }, async (req, reply) => {
+  app.delete('/generation-runs/:id', { schema: { tags, summary: 'Cancel a run (samples written so far are kept)', description: CANCEL_RULE, params: RunId, response: { 202: GenerationRun, 404: problem, 409: problem } } }, async (req, reply) => {
     await cancelRun(app.db, req.params.id)
     return reply.code(202).send(runOut(await getRun(app.db, req.params.id)))
   })

@@ -98,9 +98,8 @@ export async function listJobs(db: Kysely<Database>, q: { limit: number; after?:
  * Cancelling a cancelled job changes nothing; a succeeded or failed one is a conflict.
  */
 export async function cancelJob(db: Kysely<Database>, id: string): Promise<JobRow> {
-  const job = await getJob(db, id)
-  if (job.state === 'succeeded' || job.state === 'failed') throw conflict(`training job ${id} has ${job.state}; there is nothing to cancel`)
-  if (job.state !== 'cancelled' && !job.cancel_requested) await requestCancel(db, 'training_jobs', id)
+  await getJob(db, id)
+  await requestCancel(db, 'training_jobs', id, { what: 'training job' })
   return getJob(db, id)
 }
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { Page, isTerminalState, listEvents, streamJob, toPage } from '@sys2ft/service-kit'
+import { CANCEL_RULE, Page, isTerminalState, listEvents, streamJob, toPage } from '@sys2ft/service-kit'
 import { CreateJobBody, JobEvent, JobId, ListEventsQuery, ListJobsQuery, TrainingJob } from '../schemas/training-jobs.ts'
 import { cancelJob, createJob, getJob, jobOut, listJobEvents, listJobs, resumeJob } from '../domain/training-jobs.ts'
 
@@ -39,14 +39,14 @@ export async function trainingJobsRoutes(fastify: FastifyInstance): Promise<void
     schema: {
       tags,
       summary: 'Cancel a training job',
-      description: 'A queued job is cancelled at once. A dispatched or running one answers with `cancel_requested: true`; its training is cancelled on the worker and the job becomes `cancelled` when the worker confirms (or `succeeded`, if the training finished first). Cancelling a cancelled job changes nothing; a succeeded or failed one is 409.',
+      description: `A queued job is cancelled at once. A dispatched or running one answers with \`cancel_requested: true\`; its training is cancelled on the worker and the job becomes \`cancelled\` when the worker confirms (or \`succeeded\`, if the training finished first). ${CANCEL_RULE}`,
       params: JobId,
-      response: { 200: TrainingJob, 404: problem, 409: problem },
+      response: { 202: TrainingJob, 404: problem, 409: problem },
     },
-  }, async (req) => {
+  }, async (req, reply) => {
     const job = await cancelJob(app.db, req.params.id)
     app.training.wake()
-    return jobOut(job)
+    return reply.code(202).send(jobOut(job))
   })
 
   app.post('/training-jobs/:id/resume', {
