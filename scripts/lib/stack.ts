@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { createWriteStream, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { ConfigError, loadConfig, type App, type Sys2ftConfig } from '@sys2ft/service-kit'
@@ -81,6 +82,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     throw err
   }
   if (config.devInsecure) say('authentication is off (development mode); set SYS2FT_API_KEYS for anything shared')
+  // The worker the stack starts is never open: without SYS2FT_WORKER_API_KEY it gets a random key for
+  // this stack's life, which only the stack's services know (anyone on the host could otherwise load
+  // adapters, train or read the model through its port).
+  if (opts.workerModel && !config.workerApiKey) config = { ...config, workerApiKey: randomBytes(24).toString('base64url') }
   const { applied, seeded } = await migrateAndSeed(db.url)
   if (applied.length) say(`migrated: ${applied.join(', ')}`)
   if (seeded.length) say(`seeded: ${seeded.join(', ')}`)
