@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { ConfigError, parseEnv, type Sys2ftConfig } from '@sys2ft/service-kit'
+import { WorkerHostPolicy } from './domain/worker-hosts.ts'
 
 /** A worker named in configuration (`SYS2FT_WORKERS`). */
 export const ConfiguredWorker = Type.Object(
@@ -21,6 +22,7 @@ export type ConfiguredWorker = Static<typeof ConfiguredWorker>
  */
 export const TrainingConfigSchema = Type.Object({
   SYS2FT_WORKERS: Type.String({ default: '', description: 'JSON list of extra workers: [{"name","url","api_key"?,"capacity"?,"labels"?}]. SYS2FT_WORKER_URL is always registered as `default`.' }),
+  SYS2FT_WORKER_HOSTS: Type.String({ default: '', description: 'Hosts POST /workers may register, comma separated: addresses, CIDR blocks, names, *.suffixes, or * for any. Unset: this machine only (127.0.0.0/8, ::1, localhost). Configured workers are always allowed.' }),
   SYS2FT_TRAINING_POLL_MS: Type.Integer({ default: 1000, minimum: 10, maximum: 60_000, description: 'How often the dispatcher claims queued jobs and polls running trainings.' }),
   SYS2FT_TRAINING_LEASE_MS: Type.Integer({ default: 30_000, minimum: 100, maximum: 3_600_000, description: 'How long a running job may go without its worker answering before it is requeued.' }),
   SYS2FT_TRAINING_HEALTH_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 3_600_000, description: 'Interval of the workers’ health checks (GET /v1/info).' }),
@@ -30,6 +32,8 @@ export const TrainingConfigSchema = Type.Object({
 export interface TrainingSettings {
   /** Every worker registered from configuration: `default` (SYS2FT_WORKER_URL) first. */
   workers: ConfiguredWorker[]
+  /** Which hosts POST /workers may register. */
+  workerHosts: WorkerHostPolicy
   pollMs: number
   leaseMs: number
   healthMs: number
@@ -44,8 +48,10 @@ export function loadTrainingSettings(config: Pick<Sys2ftConfig, 'urls' | 'worker
   const extra = parseWorkers(raw.SYS2FT_WORKERS)
   const byName = new Set(extra.map((w) => w.name))
   const workers: ConfiguredWorker[] = byName.has('default') ? [] : [{ name: 'default', url: config.urls.worker, ...(config.workerApiKey ? { api_key: config.workerApiKey } : {}) }]
+  const all = [...workers, ...extra]
   return {
-    workers: [...workers, ...extra],
+    workers: all,
+    workerHosts: WorkerHostPolicy.parse(raw.SYS2FT_WORKER_HOSTS, all.map((w) => w.url)),
     pollMs: raw.SYS2FT_TRAINING_POLL_MS,
     leaseMs: raw.SYS2FT_TRAINING_LEASE_MS,
     healthMs: raw.SYS2FT_TRAINING_HEALTH_MS,

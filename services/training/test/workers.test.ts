@@ -89,3 +89,19 @@ t.test('removing workers', async (t) => {
   t.equal(ro.statusCode, 409)
   t.equal(ro.json().code, 'read_only')
 })
+
+t.test('only allowed hosts may be registered (SYS2FT_WORKER_HOSTS; default: this machine)', async (t) => {
+  const count = async () => (await app.inject({ url: '/workers?limit=100', headers: auth })).json().data.length
+  const before = await count()
+  for (const [url, why] of [
+    ['http://169.254.169.254/latest/meta-data', /host 169\.254\.169\.254 is not in SYS2FT_WORKER_HOSTS/],
+    ['http://gpu-7.example.org:8000', /host gpu-7\.example\.org is not in/],
+    ['file:///etc/passwd', /http or https|https\?:/],
+    ['http://user:pw@127.0.0.1:8000', /must not carry credentials/],
+  ] as const) {
+    const res = await post({ name: 'intruder', url })
+    t.equal(res.statusCode, 400, url)
+    t.match(res.json(), { code: 'validation_failed', errors: [{ path: '/url', message: why }] }, url)
+  }
+  t.equal(await count(), before, 'nothing was written')
+})

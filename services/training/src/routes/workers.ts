@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { Page, toPage } from '@sys2ft/service-kit'
+import { Page, invalid, toPage } from '@sys2ft/service-kit'
 import { CreateWorkerBody, ListWorkersQuery, Worker, WorkerId } from '../schemas/workers.ts'
 import { createWorker, currentJobs, deleteWorker, getWorker, listWorkers, workerOut } from '../domain/workers.ts'
 
@@ -17,11 +17,13 @@ export async function workersRoutes(fastify: FastifyInstance): Promise<void> {
     schema: {
       tags,
       summary: 'Register a worker',
-      description: 'Its health is checked at once (GET /v1/info: status, model, engine) and then periodically; jobs for the model it serves are dispatched to it while it is up.',
+      description: 'Its health is checked at once (GET /v1/info: status, model, engine) and then periodically; jobs for the model it serves are dispatched to it while it is up. Its host must be allowed by SYS2FT_WORKER_HOSTS (default: this machine only); any other is a 400 naming `/url`.',
       body: CreateWorkerBody,
       response: { 201: Worker, 400: problem, 409: problem },
     },
   }, async (req, reply) => {
+    const refused = app.training.settings.workerHosts.refusal(req.body.url)
+    if (refused) throw invalid([{ path: '/url', message: refused }], `this worker may not be registered: its url ${refused}`)
     const row = await createWorker(app.db, req.body)
     await app.training.pool.check(row)
     const fresh = await getWorker(app.db, row.id)
