@@ -12,8 +12,14 @@ export class WorkerError extends Error {
     /** The worker's machine code (`unknown_adapter`, `conflict`, …) or `worker_unavailable` / `worker_timeout` / `aborted` (the caller's signal). */
     readonly code: string,
     readonly problem?: WorkerProblem,
+    /** The transport's error code when no answer came (`ECONNREFUSED`, `ECONNRESET`, …). */
+    readonly transport?: string,
   ) {
     super(message)
+  }
+  /** Nothing listens at the worker's address: its process is gone (and its trainings with it, which die with their worker). */
+  get refused(): boolean {
+    return this.transport === 'ECONNREFUSED'
   }
   /** True when the worker could not be reached at all (worth trying again later, or elsewhere). */
   get unavailable(): boolean {
@@ -142,7 +148,7 @@ function toWorkerError(err: unknown, config: AxiosRequestConfig): WorkerError {
       return new WorkerError(`worker ${what}: ${err.response.status} ${detail}`, err.response.status, problem?.code ?? `http_${err.response.status}`, problem)
     }
     const timeout = err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT'
-    return new WorkerError(`worker ${what}: ${timeout ? 'timed out' : `unreachable (${err.code ?? err.message})`}`, null, timeout ? 'worker_timeout' : 'worker_unavailable')
+    return new WorkerError(`worker ${what}: ${timeout ? 'timed out' : `unreachable (${err.code ?? err.message})`}`, null, timeout ? 'worker_timeout' : 'worker_unavailable', undefined, err.code)
   }
   return new WorkerError(`worker ${what}: ${err instanceof Error ? err.message : String(err)}`, null, 'worker_unavailable')
 }

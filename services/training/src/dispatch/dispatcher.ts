@@ -183,6 +183,13 @@ export class Dispatcher {
       if (!(err instanceof WorkerError)) throw err
       if (err.status === 404) return this.lost(job, worker)
       if (err.unavailable || err.status === null) await this.opts.pool.markDown(worker, err.message)
+      // Nothing listens there: the worker process is gone, and its training died with it (a training
+      // subprocess dies with its worker), so waiting out the lease would only delay the job. A worker
+      // that is merely slow or partitioned times out instead, and keeps its lease.
+      if (err.refused) {
+        await t.requeue(job, `worker ${worker.name} is gone (nothing listens at ${worker.url}); its training ended with it`, true)
+        return this.wake()
+      }
       const silentMs = Date.now() - (job.lease_expires_at?.getTime() ?? 0)
       if (silentMs > 0) await t.requeue(job, `worker ${worker.name} did not answer for the whole lease (${err.message})`, true)
       return
