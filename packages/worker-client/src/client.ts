@@ -9,7 +9,7 @@ export class WorkerError extends Error {
     message: string,
     /** HTTP status, or null when no answer came (connection refused, timeout). */
     readonly status: number | null,
-    /** The worker's machine code (`unknown_adapter`, `conflict`, …) or `worker_unavailable` / `worker_timeout` / `aborted` (the caller's signal). */
+    /** The worker's machine code (`unknown_adapter`, `conflict`, …) or `worker_unavailable` / `worker_timeout` / `worker_hung` / `aborted` (the caller's signal). */
     readonly code: string,
     readonly problem?: WorkerProblem,
     /** The transport's error code when no answer came (`ECONNREFUSED`, `ECONNRESET`, …). */
@@ -38,9 +38,34 @@ export interface WorkerClientOptions {
   /** Retries for safe calls on connection errors and 502/503/504 (exponential backoff). */
   retries?: number
   retryDelayMs?: number
+  /**
+   * How a long model call is watched (generate, score): every `probeMs` the worker's /healthz is
+   * asked (an answer within `probeTimeoutMs` counts); after `probes` silent probes in a row the worker is
+   * hung (stopped, deadlocked, its host gone) and the call is abandoned as `worker_hung`, an
+   * unavailable worker, instead of waiting out the call's timeout (30 min). A worker that is only slow
+   * keeps answering /healthz and the call goes on.
+   */
+  hang?: { probeMs?: number; probes?: number; probeTimeoutMs?: number }
+}
+
+/** What a long model call reports to its caller at each probe. */
+export interface WaitNote {
+  elapsedMs: number
+  /** Whether the worker answered this probe of /healthz. */
+  healthy: boolean
+  /** Probes in a row it did not answer. */
+  silentProbes: number
+}
+
+export interface CallOptions {
+  /** Aborting it closes the request; the worker sees the disconnect and stops the batch within a step. */
+  signal?: AbortSignal | undefined
+  /** Told at each probe while the call waits (see `hang`). */
+  onWait?: ((note: WaitNote) => void) | undefined
 }
 
 const defaultTimeouts = { info: 10_000, generate: 30 * 60_000, score: 30 * 60_000, training: 60_000 }
+const defaultHang = { probeMs: 15_000, probes: 4, probeTimeoutMs: 5_000 }
 
 // Calls that may be sent again without changing the outcome: reads, deletes, and the worker's pure
 // model calls (generate/score change no state). Starting a training is retried only with a
@@ -78,6 +103,40 @@ export class WorkerClient {
     return new WorkerClient({ ...this.options, requestId })
   }
 
+  /**
+   * A model call watched by /healthz probes (see `hang`): the probes run beside it, and a worker silent
+   * for `probes` in a row aborts it with `worker_hung`. The caller's signal still aborts it at once.
+   */
+  private async watched<T>(config: Config, opts: CallOptions): Promise<T> {
+    const { probeMs, probes, probeTimeoutMs } = { ...defaultHang, ...this.options.hang }
+    const abandon = new AbortController()
+    const signal = opts.signal ? AbortSignal.any([opts.signal, abandon.signal]) : abandon.signal
+    const started = Date.now()
+    let silent = 0
+    let timer: NodeJS.Timeout | undefined
+    let done = false
+    const probe = async () => {
+      const healthy = await this.http.get('/healthz', { timeout: probeTimeoutMs }).then(() => true, () => false)
+      if (done) return
+      silent = healthy ? 0 : silent + 1
+      opts.onWait?.({ elapsedMs: Date.now() - started, healthy, silentProbes: silent })
+      if (silent >= probes) abandon.abort()
+      else timer = setTimeout(probe, probeMs)
+    }
+    timer = setTimeout(probe, probeMs)
+    try {
+      return await this.call<T>({ ...config, signal })
+    } catch (err) {
+      if (abandon.signal.aborted && !opts.signal?.aborted) {
+        throw new WorkerError(`worker ${config.method} ${config.url}: hung (no answer to /healthz for ${probes} probes, ${Math.round((Date.now() - started) / 1000)} s into the call)`, null, 'worker_hung')
+      }
+      throw err
+    } finally {
+      done = true
+      clearTimeout(timer)
+    }
+  }
+
   private async call<T>(config: Config): Promise<T> {
     try {
       const res = await this.http.request<T>(config)
@@ -93,15 +152,12 @@ export class WorkerClient {
   info(): Promise<WorkerInfo> {
     return this.call({ method: 'GET', url: '/v1/info', timeout: this.timeouts.info, [SAFE]: true })
   }
-  /**
-   * One batched call: the worker groups and batches the requests inside its engine. Aborting
-   * `signal` closes the request; the worker sees the disconnect and stops the batch within a step.
-   */
-  generate(body: GenerateRequest, opts: { signal?: AbortSignal } = {}): Promise<GenerateResponse> {
-    return this.call({ method: 'POST', url: '/v1/generate', data: body, timeout: this.timeouts.generate, signal: opts.signal, [SAFE]: true })
+  /** One batched call: the worker groups and batches the requests inside its engine (see CallOptions). */
+  generate(body: GenerateRequest, opts: CallOptions = {}): Promise<GenerateResponse> {
+    return this.watched({ method: 'POST', url: '/v1/generate', data: body, timeout: this.timeouts.generate, [SAFE]: true }, opts)
   }
-  score(body: ScoreRequest, opts: { signal?: AbortSignal } = {}): Promise<ScoreResponse> {
-    return this.call({ method: 'POST', url: '/v1/score', data: body, timeout: this.timeouts.score, signal: opts.signal, [SAFE]: true })
+  score(body: ScoreRequest, opts: CallOptions = {}): Promise<ScoreResponse> {
+    return this.watched({ method: 'POST', url: '/v1/score', data: body, timeout: this.timeouts.score, [SAFE]: true }, opts)
   }
   startTraining(body: TrainingRequest): Promise<TrainingStatus> {
     return this.call({ method: 'POST', url: '/v1/trainings', data: body, timeout: this.timeouts.training, [SAFE]: body.training_id !== undefined })

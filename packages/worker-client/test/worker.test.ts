@@ -1,6 +1,7 @@
 // The real worker process (tiny random Qwen2, CPU) driven through the typed client.
+import http from 'node:http'
 import t from 'tap'
-import { WorkerClient, WorkerError } from '../src/index.ts'
+import { WorkerClient, WorkerError, waitNotices, type WaitNote } from '../src/index.ts'
 import { freePort, startWorker } from '../src/testing.ts'
 
 const worker = await startWorker()
@@ -83,4 +84,50 @@ t.test('an unreachable worker is a WorkerError marked unavailable, after retries
   t.ok(Date.now() - started < 5000)
   const noRetry = await nobody.startTraining({ adapter_name: 'x', examples: [] }).catch((e) => e)
   t.equal(noRetry.code, 'worker_unavailable', 'a start without training_id is not retried, but fails the same way')
+})
+
+t.test('a hung worker (SIGSTOP) is given up after its silent probes, not after the 30-min call timeout', async (t) => {
+  const watched = new WorkerClient({ baseURL: worker.url, retries: 0, hang: { probeMs: 300, probes: 3, probeTimeoutMs: 300 } })
+  const notes: WaitNote[] = []
+  worker.process.kill('SIGSTOP')
+  const started = Date.now()
+  const err = await watched.generate({ requests: [{ messages: chat('hi'), max_tokens: 4 }] }, { onWait: (n) => notes.push(n) }).then(
+    () => null,
+    (e: unknown) => e,
+  )
+  const tookMs = Date.now() - started
+  worker.process.kill('SIGCONT')
+  t.ok(err instanceof WorkerError, String(err))
+  t.match(err, { code: 'worker_hung', status: null, message: /hung \(no answer to \/healthz for 3 probes/ })
+  t.equal((err as WorkerError).unavailable, true, 'a hung worker is an unavailable one: the run goes back to the queue')
+  t.ok(tookMs < 5_000, `given up after ${tookMs} ms`)
+  t.same(notes.map((n) => n.silentProbes), [1, 2, 3])
+  // the worker, continued, serves again
+  t.equal((await client.generate({ requests: [{ messages: chat('hi'), max_tokens: 2 }] })).results.length, 1)
+})
+
+t.test('a slow worker that answers /healthz keeps its call; the waiting notes say so', async (t) => {
+  const slow = http.createServer((req, res) => {
+    if (req.url === '/healthz') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}')
+    setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{"results":[],"usage":{"prompt_tokens":0,"completion_tokens":0}}'), 1_500)
+  })
+  await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r))
+  t.teardown(() => slow.close())
+  const watched = new WorkerClient({ baseURL: `http://127.0.0.1:${(slow.address() as { port: number }).port}`, hang: { probeMs: 200, probes: 2 } })
+  const told: string[] = []
+  const res = await watched.generate({ requests: [] }, { onWait: waitNotices((m) => told.push(m), 500) })
+  t.same(res.results, [], 'the call finished')
+  t.ok(told.length >= 2 && told.length <= 3, `one note per 500 ms of waiting: ${told.length}`)
+  t.match(told[0], /waiting on the worker: [01] s into this batch \(it answers \/healthz, so it is working\)/)
+})
+
+t.test('waitNotices: a silent probe is told at once, then the steady notes; a new call starts over', async (t) => {
+  const told: string[] = []
+  const notes = waitNotices((m) => told.push(m), 60_000)
+  for (const n of [{ elapsedMs: 15_000, healthy: true, silentProbes: 0 }, { elapsedMs: 30_000, healthy: false, silentProbes: 1 }, { elapsedMs: 45_000, healthy: false, silentProbes: 2 }, { elapsedMs: 60_000, healthy: true, silentProbes: 0 }, { elapsedMs: 75_000, healthy: true, silentProbes: 0 }, { elapsedMs: 15_000, healthy: false, silentProbes: 1 }])
+    notes(n)
+  t.equal(told.length, 3)
+  t.match(told[0], /did not answer \/healthz \(30 s into this batch\)/)
+  t.match(told[1], /waiting on the worker: 60 s into this batch \(it answers/)
+  t.match(told[2], /did not answer \/healthz \(15 s/, 'a new call is told about afresh')
 })

@@ -22,11 +22,13 @@ function proxy() {
   let calls = 0
   const scored: string[][] = []
   const held: (() => void)[] = []
-  const state = { plan: (_n: number): 'pass' | 'fail' | 'hang' => 'pass' }
+  // `silent`: /healthz gets no answer either (a stopped worker) instead of passing through
+  const state = { plan: (_n: number): 'pass' | 'fail' | 'hang' => 'pass', silent: false }
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = []
     for await (const c of req) chunks.push(c as Buffer)
     const body = Buffer.concat(chunks)
+    if (req.url === '/healthz' && state.silent) return
     if (req.url === '/v1/score') {
       const action = state.plan(++calls)
       if (action === 'fail') {
@@ -148,9 +150,14 @@ t.test('cancel a running run: it stops, keeps what it wrote, and can be resumed'
   p.scored.length = 0
   const first = p.calls()
   p.state.plan = (n) => (n - first === 2 ? 'hang' : 'pass')
-  const { app } = await startService(tdb.db, tdb.url, proxyUrl)
+  const { app } = await startService(tdb.db, tdb.url, proxyUrl, { workerClient: { retries: 0, hang: { probeMs: 100, probes: 3, probeTimeoutMs: 3_000 } }, noticeMs: 300 })
   const id = await create(app)
   await until(async () => p.held() === 1, 30_000, 'the second call to hang')
+  // the worker still answers /healthz: a slow batch, said so in the run's events, not given up
+  await until(async () => (await states(id)).some((e) => e.type === 'waiting'), 10_000, 'a waiting event')
+  const waiting = await tdb.db.selectFrom('eval_run_events').select('message').where('run_id', '=', id).where('type', '=', 'waiting').execute()
+  t.match(waiting[0]!.message, /waiting on the worker: \d+ s into this batch \(it answers \/healthz/)
+  t.equal(p.held(), 1, 'the call is still waiting')
   const del = await app.inject({ method: 'DELETE', url: `/eval-runs/${id}`, headers: auth })
   t.equal(del.statusCode, 202)
   await until(async () => (await run(id)).state === 'cancelled', 30_000, 'the run to be cancelled')
@@ -161,4 +168,29 @@ t.test('cancel a running run: it stops, keeps what it wrote, and can be resumed'
   await until(async () => (await run(id)).state === 'succeeded', 60_000, 'the resumed run')
   await app.close()
   t.equal((await resultRows(id)).length, 25)
+})
+
+t.test('a hung worker (no answer, not even to /healthz) sends the run back to the queue within seconds, not 30 min', async (t) => {
+  p.scored.length = 0
+  const first = p.calls()
+  p.state.plan = (n) => (n - first === 1 ? 'hang' : 'pass')
+  const { app } = await startService(tdb.db, tdb.url, proxyUrl, { workerClient: { retries: 0, hang: { probeMs: 100, probes: 2, probeTimeoutMs: 1_000 } }, noticeMs: 60_000 })
+  const id = await create(app)
+  await until(async () => p.held() === 1, 30_000, 'the first call to hang')
+  p.state.silent = true
+  const hungAt = Date.now()
+  await until(async () => (await states(id)).some((e) => e.type === 'waiting'), 10_000, 'the silence to be told')
+  await until(async () => (await tdb.db.selectFrom('eval_run_events').select('message').where('run_id', '=', id).where('message', 'like', '%hung%').execute()).length > 0, 10_000, 'the call to be given up')
+  const gaveUpMs = Date.now() - hungAt
+  t.ok(gaveUpMs < 5_000, `given up ${gaveUpMs} ms after the worker went silent`)
+  p.state.silent = false
+  p.release()
+  await until(async () => (await run(id)).state === 'succeeded', 60_000, 'the run, once the worker is back')
+  await app.close()
+  const done = await run(id)
+  t.equal(done.attempts, 1, 'a hung worker is an unavailable one: no attempt counted within the grace')
+  t.equal((await resultRows(id)).length, 25)
+  t.ok(scoredOnce(), 'no question recorded from two calls')
+  const waiting = await tdb.db.selectFrom('eval_run_events').select('message').where('run_id', '=', id).where('type', '=', 'waiting').execute()
+  t.match(waiting[0]!.message, /did not answer \/healthz/)
 })

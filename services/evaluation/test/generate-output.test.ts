@@ -21,7 +21,7 @@ const opts = { seed: 0, shuffle: false, questions_per_call: 1, template_version:
 
 t.test('an answer with NUL and a lone surrogate is stored, its choice still read', async (t) => {
   await t.rejects(sql`select ${answer}::text as t`.execute(tdb.db), 'Postgres refuses the raw answer')
-  const [row] = await scoreGenerate('er_1', [question], opts, { worker, model: 'm', adapter: null, withNews: false, signal: new AbortController().signal })
+  const [row] = await scoreGenerate('er_1', [question], opts, { worker, model: 'm', adapter: null, withNews: false, call: { signal: new AbortController().signal } })
   t.equal(row!.raw_answer, 'Reasoning goes here \ufffd.\nThe answer is B')
   t.equal(row!.predicted_index, 1)
   t.equal(row!.correct, true)

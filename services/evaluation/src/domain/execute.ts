@@ -1,7 +1,7 @@
 import { sql, type Kysely, type Selectable } from 'kysely'
 import type { Database, EvalRunsTable } from '@sys2ft/db'
 import { RetryableError, type JobContext } from '@sys2ft/service-kit'
-import { WorkerClient, WorkerError, type WorkerClientOptions } from '@sys2ft/worker-client'
+import { WorkerClient, WorkerError, waitNotices, type WorkerClientOptions } from '@sys2ft/worker-client'
 import type { FilterT, ResolvedOptions } from '../schemas/eval-runs.ts'
 import { selectQuestions } from './questions.ts'
 import { scoreGenerate, scoreLoglik, type ScoringTarget } from './scoring.ts'
@@ -16,13 +16,16 @@ export interface ExecuteDeps {
   workerUrl: string
   workerApiKey: string | undefined
   /** Retries and timeouts of each worker call (the client's defaults when absent). */
-  client?: Pick<WorkerClientOptions, 'retries' | 'retryDelayMs' | 'timeouts'>
+  client?: Pick<WorkerClientOptions, 'retries' | 'retryDelayMs' | 'timeouts' | 'hang'>
+  /** How often a long worker call leaves a `waiting` event (the default of waitNotices when absent). */
+  noticeMs?: number | undefined
 }
 
 /** Which worker serves a run, and under which adapter name (the adapters table is the training service's). */
-async function target(deps: ExecuteDeps, run: EvalRunRow, signal: AbortSignal): Promise<ScoringTarget> {
+async function target(deps: ExecuteDeps, run: EvalRunRow, ctx: JobContext): Promise<ScoringTarget> {
+  const call = { signal: ctx.signal, onWait: waitNotices((message, note) => void ctx.event('waiting', message, note).catch(() => {}), deps.noticeMs) }
   const withNews = run.mode === 'icl' || run.mode === 'ft_icl'
-  if (!run.adapter_id) return { worker: new WorkerClient({ ...deps.client, baseURL: deps.workerUrl, apiKey: deps.workerApiKey, requestId: run.id }), model: run.model, adapter: null, withNews, signal }
+  if (!run.adapter_id) return { worker: new WorkerClient({ ...deps.client, baseURL: deps.workerUrl, apiKey: deps.workerApiKey, requestId: run.id }), model: run.model, adapter: null, withNews, call }
   const adapter = await deps.db.selectFrom('adapters').select(['location', 'worker_id']).where('id', '=', run.adapter_id).executeTakeFirstOrThrow()
   const key = adapter.worker_id ? (await deps.db.selectFrom('workers').select('api_key').where('id', '=', adapter.worker_id).executeTakeFirst())?.api_key : null
   return {
@@ -30,7 +33,7 @@ async function target(deps: ExecuteDeps, run: EvalRunRow, signal: AbortSignal): 
     model: run.model,
     adapter: adapter.location.name,
     withNews,
-    signal,
+    call,
   }
 }
 
@@ -48,7 +51,7 @@ export async function executeRun(deps: ExecuteDeps, run: EvalRunRow, ctx: JobCon
   if (doneIds.size > 0) await ctx.event('resume', `resuming: ${doneIds.size} of ${questions.length} questions already scored`, { done: doneIds.size, total: questions.length })
   await ctx.update({ progress_done: doneIds.size, progress_total: questions.length })
 
-  const where = await target(deps, run, ctx.signal)
+  const where = await target(deps, run, ctx)
   const score = run.scoring === 'generate' ? scoreGenerate : scoreLoglik
   for (let i = 0; i < todo.length; i += opts.questions_per_call) {
     if (ctx.signal.aborted) return

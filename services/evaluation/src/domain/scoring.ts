@@ -1,7 +1,7 @@
 import type { Insertable } from 'kysely'
 import type { EvalResultsTable } from '@sys2ft/db'
 import { evalMessages, forcedAnswerPrefix, letterContinuations, optionContinuations, optionOrder, type Instruction } from '@sys2ft/dataset'
-import type { Message, ScoreResponse, WorkerClient } from '@sys2ft/worker-client'
+import type { CallOptions, Message, ScoreResponse, WorkerClient } from '@sys2ft/worker-client'
 import type { ResolvedOptions } from '../schemas/eval-runs.ts'
 import type { MeasureT } from '../schemas/summary.ts'
 import { storable } from '@sys2ft/service-kit/text'
@@ -18,8 +18,8 @@ export interface ScoringTarget {
   adapter: string | null
   /** Put the news in context (icl, ft_icl). */
   withNews: boolean
-  /** Aborts a call in flight (cancel, shutdown): its answer is thrown away and the chunk is redone later. */
-  signal: AbortSignal
+  /** Each worker call's signal (cancel, shutdown abort it: its answer is thrown away and the chunk redone later) and its waiting notes. */
+  call: CallOptions
 }
 
 interface Prepared {
@@ -56,7 +56,7 @@ export async function scoreLoglik(runId: string, questions: RunQuestion[], opts:
   const prepared = prepare(questions, opts, target, 'loglik')
   const prefix = opts.answer_prefix
   const items = prepared.map((p) => ({ messages: p.messages, adapter: target.adapter, prefix, continuations: [...letterContinuations(p.shown.length, prefix), ...optionContinuations(p.shown, prefix)] }))
-  const res = await target.worker.score({ model: target.model, items }, { signal: target.signal })
+  const res = await target.worker.score({ model: target.model, items }, target.call)
   const byIndex = new Map(res.results.map((r) => [r.index, r.scores]))
   return prepared.map((p, i) => {
     const scores = byIndex.get(i)
@@ -101,7 +101,7 @@ export async function scoreGenerate(runId: string, questions: RunQuestion[], opt
   const reasoning = opts.reasoning ?? true
   const prepared = prepare(questions, opts, target, reasoning ? 'reasoning' : 'direct')
   const params = { max_tokens: opts.max_tokens ?? (reasoning ? 1024 : 16), temperature: opts.temperature ?? 0, seed: opts.seed }
-  const gen = await target.worker.generate({ model: target.model, requests: prepared.map((p) => ({ messages: p.messages, adapter: target.adapter, ...params })) }, { signal: target.signal })
+  const gen = await target.worker.generate({ model: target.model, requests: prepared.map((p) => ({ messages: p.messages, adapter: target.adapter, ...params })) }, target.call)
   const answers = prepared.map((_, i) => gen.results.find((r) => r.index === i)?.completions[0])
   const parses = prepared.map((p, i) => extractChoice(answers[i]?.text ?? '', p.shown))
 
@@ -114,7 +114,7 @@ export async function scoreGenerate(runId: string, questions: RunQuestion[], opt
       prefix: forcedAnswerPrefix(answers[i]?.text ?? '', opts.answer_prefix),
       continuations: letterContinuations(prepared[i]!.shown.length, opts.answer_prefix),
     }))
-    fallback = await target.worker.score({ model: target.model, items }, { signal: target.signal })
+    fallback = await target.worker.score({ model: target.model, items }, target.call)
   }
 
   return prepared.map((p, i) => {

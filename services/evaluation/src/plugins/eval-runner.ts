@@ -20,8 +20,10 @@ export interface RunnerOptions {
   retryDelayMs?: number
   /** How long the worker may stay unreachable before the waits count attempts (default 10 min). */
   unavailableGraceMs?: number
-  /** Retries and timeouts of each worker call. */
-  workerClient?: Pick<WorkerClientOptions, 'retries' | 'retryDelayMs' | 'timeouts'>
+  /** Retries, timeouts and hang detection of each worker call. */
+  workerClient?: Pick<WorkerClientOptions, 'retries' | 'retryDelayMs' | 'timeouts' | 'hang'>
+  /** How often a long worker call leaves a `waiting` event (default a minute). */
+  noticeMs?: number
 }
 
 /**
@@ -41,7 +43,7 @@ export function evalRunnerPlugin(opts: RunnerOptions) {
       retryBaseMs: opts.retryDelayMs,
       unavailableGraceMs: opts.unavailableGraceMs,
       log: app.log,
-      run: (run, ctx) => executeRun({ db: app.db, workerUrl: app.config.urls.worker, workerApiKey: app.config.workerApiKey, client: opts.workerClient }, run, ctx),
+      run: (run, ctx) => executeRun({ db: app.db, workerUrl: app.config.urls.worker, workerApiKey: app.config.workerApiKey, client: opts.workerClient, noticeMs: opts.noticeMs }, run, ctx),
     })
     app.decorate('evalRunner', runner)
     app.addHook('onListen', () => runner.start())

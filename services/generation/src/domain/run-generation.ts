@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely'
 import { copyRows, withBulkTransaction, type Database } from '@sys2ft/db'
 import { RetryableError, storable, type JobContext } from '@sys2ft/service-kit'
-import { WorkerClient, WorkerError } from '@sys2ft/worker-client'
+import { WorkerClient, WorkerError, waitNotices } from '@sys2ft/worker-client'
 import { generateChunk, type ChunkResult, type GenerationOptions, type Protocol } from './protocols/generate.ts'
 import { runItems, type GenerationRunRow, type RunFilter } from './generation-runs.ts'
 
@@ -9,6 +9,8 @@ import { runItems, type GenerationRunRow, type RunFilter } from './generation-ru
 export interface RunDeps {
   db: Kysely<Database>
   worker: WorkerClient
+  /** How often a long worker call leaves a `waiting` event (waitNotices' default when absent). */
+  noticeMs?: number | undefined
 }
 
 /**
@@ -31,10 +33,12 @@ export async function runGeneration(deps: RunDeps, run: GenerationRunRow, ctx: J
   }
   if (todo.length < items.length) await ctx.event('resume', `resuming: ${items.length - todo.length} of ${items.length} news items already done`)
 
+  // a long call says so in the run's events, and says when the worker stops answering
+  const onWait = waitNotices((message, note) => void ctx.event('waiting', message, note).catch(() => {}), deps.noticeMs)
   for (let i = 0; i < todo.length; i += opts.items_per_call) {
     if (ctx.signal.aborted) return
     const chunk = todo.slice(i, i + opts.items_per_call)
-    const result = await call(() => generateChunk(protocol, chunk, opts, (body) => worker.generate(body, { signal: ctx.signal }), ctx.signal))
+    const result = await call(() => generateChunk(protocol, chunk, opts, (body) => worker.generate(body, { signal: ctx.signal, onWait }), ctx.signal))
     const counts = await writeChunk(deps.db, run.id, ctx.owner, result)
     await ctx.event('progress', `${counts.items_done}/${items.length} news items; +${counts.accepted} accepted, +${counts.rejected} rejected`, { chunk_items: chunk.length, worker_calls: result.calls, ...counts })
   }

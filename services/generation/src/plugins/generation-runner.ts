@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { JobRunner, instanceOwner } from '@sys2ft/service-kit'
-import { WorkerClient } from '@sys2ft/worker-client'
+import { WorkerClient, type WorkerClientOptions } from '@sys2ft/worker-client'
 import { runGeneration } from '../domain/run-generation.ts'
 
 declare module 'fastify' {
@@ -19,6 +19,10 @@ export interface RunnerOptions {
   retryDelayMs?: number
   /** How long the worker may stay unreachable before the waits count attempts (default 10 min). */
   unavailableGraceMs?: number
+  /** Hang detection of each worker call (the client's defaults when absent). */
+  workerHang?: WorkerClientOptions['hang']
+  /** How often a long worker call leaves a `waiting` event (default a minute). */
+  noticeMs?: number
 }
 
 /**
@@ -28,7 +32,7 @@ export interface RunnerOptions {
  */
 export function generationRunnerPlugin(opts: RunnerOptions) {
   return async function generationRunner(app: FastifyInstance): Promise<void> {
-    const worker = new WorkerClient({ baseURL: app.config.urls.worker, apiKey: app.config.workerApiKey })
+    const worker = new WorkerClient({ baseURL: app.config.urls.worker, apiKey: app.config.workerApiKey, hang: opts.workerHang })
     app.decorate('worker', worker)
     const runner = new JobRunner({
       db: app.db,
@@ -39,7 +43,7 @@ export function generationRunnerPlugin(opts: RunnerOptions) {
       retryBaseMs: opts.retryDelayMs,
       unavailableGraceMs: opts.unavailableGraceMs,
       log: app.log,
-      run: (run, ctx) => runGeneration({ db: app.db, worker }, run, ctx),
+      run: (run, ctx) => runGeneration({ db: app.db, worker, noticeMs: opts.noticeMs }, run, ctx),
     })
     app.decorate('generationRunner', runner)
     app.addHook('onListen', () => runner.start())
