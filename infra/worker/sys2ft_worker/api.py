@@ -166,12 +166,15 @@ async def _until_disconnect(request: Request, fn: Callable[[Callable[[], bool]],
     gone = threading.Event()
 
     async def watch() -> None:
-        while not gone.is_set():
-            if await request.is_disconnected():
+        # Waits on the ASGI channel itself: the body is already read, so the next message is the
+        # disconnect. (Request.is_disconnected() only peeks, and behind the request middleware the
+        # peek never sees it: the batch ran on for minutes after its caller left.)
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
                 log.info("caller closed the request; stopping the batch")
                 gone.set()
                 return
-            await anyio.sleep(0.25)
 
     # The engine's own error (a 404 for an unknown adapter, a 400, a 500) is kept out of the task
     # group and raised after it, as itself: a group would wrap it in an ExceptionGroup, a 500.
