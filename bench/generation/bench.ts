@@ -10,7 +10,7 @@ import { WorkerClient } from '@sys2ft/worker-client'
 import { startWorker } from '@sys2ft/worker-client/testing'
 import { buildApp } from '../../services/generation/src/app.ts'
 import { seedBuiltinSets } from '../../services/generation/src/domain/news-sets.ts'
-import { generateChunk, type GenerationOptions } from '../../services/generation/src/domain/protocols/generate.ts'
+import { generateChunk, type GenerationOptions } from '../../services/generation/src/protocols/index.ts'
 import { writeChunk } from '../../services/generation/src/domain/run-generation.ts'
 
 const { values: args } = parseArgs({ options: { model: { type: 'string', default: 'tiny-qwen2' }, news: { type: 'string', default: '8' }, samples: { type: 'string', default: '4' }, ingest: { type: 'string', default: '100000' }, protocol: { type: 'string', default: 'paraphrase' } } })

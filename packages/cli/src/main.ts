@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs'
-import { Command, Option } from 'commander'
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { PRESETS, PROTOCOLS } from '@sys2ft/evaluation/experiment-spec'
 import { ExperimentsApi, NewsSetsApi } from './api.ts'
 import { follow } from './follow.ts'
 import { auditNoNews } from './audit.ts'
@@ -7,6 +8,12 @@ import { runLmEval } from './lm-eval.ts'
 import { formatResults } from './table.ts'
 
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean)
+const protocolList = (v: string) => {
+  const names = list(v)
+  const unknown = names.filter((n) => !(PROTOCOLS as string[]).includes(n))
+  if (unknown.length) throw new InvalidArgumentError(`not a protocol: ${unknown.join(', ')} (the protocols are ${PROTOCOLS.join(', ')})`)
+  return names
+}
 const ints = (v: string) => list(v).map((s) => Number.parseInt(s, 10))
 const nums = (v: string) => list(v).map(Number)
 /** `loglik`, `generate`, or `implication=generate,recall=loglik` (the service checks the names). */
@@ -37,14 +44,14 @@ async function finish(id: string, opts: { json?: boolean; report?: string }) {
 experiment
   .command('run')
   .description('start an experiment, show its progress, print the result table')
-  .addOption(new Option('--preset <preset>', 'a research table').choices(['ft-icl-gap', 'protocols', 'contextual-shadowing', 'overexposure', 'scaling', 'forgetting', 'demo']))
+  .addOption(new Option('--preset <preset>', 'a research table').choices(PRESETS))
   .option('--name <name>')
   .option('--model <ids>', 'base model(s), comma-separated', list)
   .option('--domains <list>', 'e.g. mathematics,coding', list)
   .option('--items-per-domain <n>', 'the first N news items of each domain', (v) => Number.parseInt(v, 10))
   .option('--baseline-types <list>', 'base and ICL also ask these types (recall,implication) of every news item, beyond the trained news', list)
   .option('--baseline-items-per-domain <n>', 'with --baseline-types: only the first N news items of each domain', (v) => Number.parseInt(v, 10))
-  .option('--protocols <list>', 'naive,paraphrase,implication,self_qa', list)
+  .option('--protocols <list>', `comma-separated, of ${PROTOCOLS.join(', ')}`, protocolList)
   .option('--samples <n,...>', 'self-play samples per news item', ints)
   .option('--seeds <n,...>', 'seeds', ints)
   .option('--lr <x,...>', 'learning-rate grid', nums)

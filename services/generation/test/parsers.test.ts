@@ -1,7 +1,7 @@
 // The strict parsers on a table of recorded outputs: a tiny random model rarely follows a format, so
 // the rejection reasons are pinned down here on outputs like the ones real models give.
 import t from 'tap'
-import { copiedShare, normalise, parseAnswer, parseFreeText, parseQuestions } from '../src/domain/protocols/parsers.ts'
+import { copiedShare, normalise, parseAnswer, parseFreeText, parseQuestions } from '../src/protocols/parsers.ts'
 
 const news = 'Mathematicians at the Graz Institute defined the kite product of two integers a and b as a times b plus the square of a. They published it on 3 March 2026 and showed it is not commutative.'
 
@@ -35,11 +35,16 @@ t.test('free text (paraphrase, implication)', async (t) => {
 })
 
 t.test('answers', async (t) => {
-  t.same(parseAnswer(' 2 kite 3 = 2·3 + 4 = 10. ', 'stop'), { ok: true, value: '2 kite 3 = 2·3 + 4 = 10.' })
-  t.same(parseAnswer('It is 2·3 + 4 = ', 'length'), { ok: false, reason: 'truncated' })
-  t.same(parseAnswer("I don't know the answer to that.", 'stop'), { ok: false, reason: 'non_answer' })
-  t.same(parseAnswer('The value is not mentioned in the news.', 'stop'), { ok: false, reason: 'non_answer' })
-  t.same(parseAnswer('', 'stop'), { ok: false, reason: 'empty' })
+  t.same(parseAnswer(' 2 kite 3 = 2·3 + 4 = 10. ', 'stop', news), { ok: true, value: '2 kite 3 = 2·3 + 4 = 10.' })
+  t.same(parseAnswer('It is 2·3 + 4 = ', 'length', news), { ok: false, reason: 'truncated' })
+  t.same(parseAnswer("I don't know the answer to that.", 'stop', news), { ok: false, reason: 'non_answer' })
+  t.same(parseAnswer('The value is not mentioned in the news.', 'stop', news), { ok: false, reason: 'non_answer' })
+  t.same(parseAnswer('', 'stop', news), { ok: false, reason: 'empty' })
+  // an answer may quote the news; pasting it back is not an answer (4/4 such answers were accepted)
+  const quoting = 'The kite product of two integers a and b is a times b plus the square of a, so 2 kite 3 = 6 + 4 = 10.'
+  t.same(parseAnswer(quoting, 'stop', news), { ok: true, value: quoting }, 'quoting the definition is fine')
+  t.same(parseAnswer(news, 'stop', news), { ok: false, reason: 'copies_news' }, 'the news itself is no answer')
+  t.same(parseAnswer(`Based on the news: ${news} So the answer is yes.`, 'stop', news), { ok: false, reason: 'copies_news' }, 'nor the news wrapped in a sentence')
 })
 
 t.test('normalisation and copy share', async (t) => {

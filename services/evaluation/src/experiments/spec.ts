@@ -1,9 +1,13 @@
 import { Type, type Static } from 'typebox'
 import { AnswerPrefixSchema, DEFAULT_ANSWER_PREFIX, DomainSchema } from '@sys2ft/dataset'
+import { ProtocolSchema } from '@sys2ft/generation/protocols'
+
+export { PROTOCOLS } from '@sys2ft/generation/protocols'
 
 export const PRESETS = ['ft-icl-gap', 'protocols', 'contextual-shadowing', 'overexposure', 'scaling', 'forgetting', 'demo'] as const
 export type Preset = (typeof PRESETS)[number]
-const ProtocolName = Type.Union([Type.Literal('naive'), Type.Literal('paraphrase'), Type.Literal('implication'), Type.Literal('self_qa')])
+// the generation service's registry is the one list of protocols
+const ProtocolName = ProtocolSchema
 export type ProtocolName = Static<typeof ProtocolName>
 
 export const ProtocolVariant = Type.Object(

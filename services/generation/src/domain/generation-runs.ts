@@ -3,8 +3,7 @@ import type { Database, GenerationRunsTable } from '@sys2ft/db'
 import { DOMAINS, type Domain } from '@sys2ft/dataset'
 import { ProblemError, invalid, isId, newId, notFound, requestCancel, recordEvent, resumeJob } from '@sys2ft/service-kit'
 import { getSet } from './news-sets.ts'
-import { TEMPLATE_VERSION, templateProvenance } from './protocols/templates.ts'
-import type { GenerationOptions, Protocol } from './protocols/generate.ts'
+import { protocolModule, type GenerationOptions, type Protocol } from '../protocols/index.ts'
 
 export type GenerationRunRow = Selectable<GenerationRunsTable>
 
@@ -47,8 +46,8 @@ export async function createRun(db: Kysely<Database>, input: CreateRunInput): Pr
   const id = newId('gen')
   const provenance = {
     protocol: input.protocol,
-    template_version: TEMPLATE_VERSION,
-    templates: templateProvenance(input.protocol),
+    template_version: protocolModule(input.protocol).templates.version,
+    templates: protocolModule(input.protocol).templates,
     dataset: { set_id: set.id, name: set.name, version: set.version, content_sha256: set.content_sha256 },
     options: input.options,
   }

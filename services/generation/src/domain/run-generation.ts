@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely'
 import { copyRows, withBulkTransaction, type Database } from '@sys2ft/db'
 import { RetryableError, storable, type JobContext } from '@sys2ft/service-kit'
 import { WorkerClient, WorkerError, waitNotices } from '@sys2ft/worker-client'
-import { generateChunk, type ChunkResult, type GenerationOptions, type Protocol } from './protocols/generate.ts'
+import { generateChunk, protocolModule, type ChunkResult, type GenerationOptions, type Protocol } from '../protocols/index.ts'
 import { runItems, type GenerationRunRow, type RunFilter } from './generation-runs.ts'
 
 
@@ -27,7 +27,7 @@ export async function runGeneration(deps: RunDeps, run: GenerationRunRow, ctx: J
   const written = new Set((await deps.db.selectFrom('generation_samples').select('item_id').distinct().where('run_id', '=', run.id).execute()).map((r) => r.item_id))
   const todo = items.filter((i) => !written.has(i.id))
 
-  if (protocol !== 'naive' && !(run.provenance as { worker?: unknown }).worker) {
+  if (protocolModule(protocol).usesModel && !(run.provenance as { worker?: unknown }).worker) {
     const info = await call(() => worker.info())
     await ctx.update({ provenance: JSON.stringify({ ...(run.provenance as object), worker: { engine: info.engine, device: info.device, dtype: info.dtype, model: info.model.id, version: info.version }, generating_model: opts.model ?? info.model.id }) })
   }

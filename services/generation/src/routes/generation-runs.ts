@@ -7,7 +7,7 @@ import { ServedModel } from '@sys2ft/worker-client'
 import { CreateRunBody, EventsQuery, GenerationRun, ListRunsQuery, RunEvent, RunId, Sample, SamplesQuery } from '../schemas/generation-runs.ts'
 import { cancelRun, createRun, getRun, listRuns, resumeRun, runOut } from '../domain/generation-runs.ts'
 import { exportAccepted, listSamples } from '../domain/samples.ts'
-import type { GenerationOptions } from '../domain/protocols/generate.ts'
+import type { GenerationOptions } from '../protocols/index.ts'
 
 const tags = ['generation-runs']
 const problem = { $ref: 'Problem#' }

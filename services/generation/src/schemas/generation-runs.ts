@@ -1,9 +1,8 @@
 import { Type, type Static } from 'typebox'
 import { DomainSchema } from '@sys2ft/dataset'
+import { PROTOCOL_OPTIONS, ProtocolSchema } from '../protocols/index.ts'
 
-const Protocol = Type.Union([Type.Literal('naive'), Type.Literal('paraphrase'), Type.Literal('implication'), Type.Literal('self_qa')], {
-  description: '`naive`: the news text itself. `paraphrase`, `implication`: the model rewrites / reasons out consequences with the news in context. `self_qa`: the model writes questions about the news, then answers them, both with the news in context; the pairs become conversations without the news.',
-})
+const Protocol = ProtocolSchema
 
 export const GenerationOptions = Type.Object(
   {
@@ -16,8 +15,8 @@ export const GenerationOptions = Type.Object(
     news_in_context: Type.Boolean({ default: false, description: 'Put the news before the generated text inside each training conversation (the contextual-shadowing condition).' }),
     replay: Type.Integer({ minimum: 0, maximum: 64, default: 0, description: 'Copies of the original news text (naive conversation) mixed into the set per news item.' }),
     items_per_call: Type.Integer({ minimum: 1, maximum: 256, default: 8, description: 'News items batched into one worker call (and one database transaction).' }),
-    questions_per_call: Type.Integer({ minimum: 1, maximum: 32, default: 8, description: 'self_qa: questions asked for per completion.' }),
     max_rounds: Type.Integer({ minimum: 1, maximum: 5, default: 2, description: 'Rounds that regenerate what was rejected.' }),
+    ...PROTOCOL_OPTIONS,
   },
   { additionalProperties: false },
 )

@@ -70,11 +70,16 @@ export function parseQuestions(text: string, finish: string, news: string): Ques
 
 const NON_ANSWERS = [/^i (?:do not|don't|cannot|can't) (?:know|answer|determine)/i, /not (?:mentioned|stated|provided|specified) in the news/i, /^as an ai\b/i]
 
-/** An answer to a self-made question: non-empty, complete, and an answer rather than a refusal. */
-export function parseAnswer(text: string, finish: string): Parsed<string> {
+/**
+ * An answer to a self-made question: non-empty, complete, an answer rather than a refusal, and not
+ * the news pasted back. An answer may quote the news (a definition, a name), so the check is the
+ * other way round from a paraphrase's: how much of the news's text the answer carries verbatim.
+ */
+export function parseAnswer(text: string, finish: string, news: string): Parsed<string> {
   const clean = text.trim()
   if (clean === '') return { ok: false, reason: 'empty' }
   if (finish === 'length') return { ok: false, reason: 'truncated' }
   if (NON_ANSWERS.some((r) => r.test(clean))) return { ok: false, reason: 'non_answer' }
+  if (copiedShare(news, clean) >= COPY_THRESHOLD) return { ok: false, reason: 'copies_news' }
   return { ok: true, value: clean }
 }
