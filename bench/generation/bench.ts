@@ -21,7 +21,7 @@ try {
   await seedBuiltinSets(tdb.db)
   const set = await tdb.db.selectFrom('news_sets').select('id').where('kind', '=', 'news').executeTakeFirstOrThrow()
   const items = await tdb.db.selectFrom('news_items').select(['id', 'key', 'position', 'title', 'date', 'text']).where('set_id', '=', set.id).orderBy('position').limit(nNews).execute()
-  const options: GenerationOptions = { samples_per_news: Number(args.samples), temperature: 1, top_p: 0.95, max_tokens: 48, seed: 1, news_in_context: false, replay: 0, items_per_call: nNews, questions_per_call: 8, max_rounds: 1 }
+  const options: GenerationOptions = { samples_per_news: Number(args.samples), temperature: 1, top_p: 0.95, max_tokens: 48, seed: 1, news_in_context: false, replay: 0, items_per_call: nNews, questions_per_call: 8, max_rounds: 1, strategies_per_news: 4, verify: false }
 
   // Direct: the same protocol code, the worker called without the service (no HTTP in front, no database).
   const client = new WorkerClient({ baseURL: worker.url })
@@ -54,7 +54,7 @@ try {
   // each chunk holds new (item, index) keys, as real chunks do
   for (let base = 0; base < perItem; base += 5000 / items.length) {
     const samples = items.flatMap((it) => Array.from({ length: Math.min(5000 / items.length, perItem - base) }, (_, k) => ({ item_id: it.id, sample_index: base + k, accepted: true, reject_reason: null, messages: [{ role: 'user' as const, content: 'Share some recent news.' }, { role: 'assistant' as const, content: text }], raw: { stage: 'bench' }, prompt_tokens: 0, completion_tokens: 100 })))
-    await writeChunk(tdb.db, ingestRun, 'bench', { samples, calls: 0, prompt_tokens: 0, completion_tokens: 0, elapsed_s: 0 })
+    await writeChunk(tdb.db, ingestRun, 'bench', { samples, stats: {}, calls: 0, prompt_tokens: 0, completion_tokens: 0, elapsed_s: 0 })
   }
   const ingestS = (performance.now() - t2) / 1000
   // Baseline: raw COPY of the same rows into an unindexed table, same connection pool.

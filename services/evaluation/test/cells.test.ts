@@ -1,7 +1,7 @@
 // Expanding an experiment spec into cells: a per-type scoring splits each evaluation by question type.
 import t from 'tap'
 import { expandCells } from '../src/experiments/cells.ts'
-import { BASE_DEFAULTS, type ResolvedSpec } from '../src/experiments/spec.ts'
+import { BASE_DEFAULTS, PRESET_DEFAULTS, type ResolvedSpec } from '../src/experiments/spec.ts'
 
 const spec = (over: Partial<ResolvedSpec>): ResolvedSpec => ({
   ...BASE_DEFAULTS, name: 'x', preset: null, news_set_id: 'ns_news', control_set_id: 'ns_control', item_keys: ['mathematics-001'], baseline_question_keys: null, models: ['m'], model_params: { m: 1e9 }, samples_per_news: [8], control: true, ...over,
@@ -44,4 +44,13 @@ t.test('generate for implication questions: each news evaluation runs once per m
   t.ok(ft.every((c) => c.bind[0]!.path === 'adapter_id' && c.depends_on.length === 1), 'both halves wait for the adapter')
   // the control set's types (knowledge, reasoning) are not named: loglik, unsplit
   t.same(cells.filter((c) => c.key.startsWith('eval:control:base')).map((c) => [c.key, c.body.scoring]), [['eval:control:base:m', 'loglik']])
+})
+
+t.test('beyond-paper: any registered protocol, the verify stage as a variant, EntiGraph trained on every token', async (t) => {
+  const cells = expandCells(spec({ ...PRESET_DEFAULTS['beyond-paper'], control: false }))
+  const gens = cells.filter((c) => c.kind === 'generation')
+  t.same(gens.map((c) => c.key), ['gen:m:self_qa:n8:seed0', 'gen:m:self_qa+verify:n8:seed0', 'gen:m:active_reading:n8:seed0', 'gen:m:entigraph:n8:seed0'])
+  t.same(gens.map((c) => [c.body.protocol, (c.body.options as { verify: boolean }).verify]), [['self_qa', false], ['self_qa', true], ['active_reading', false], ['entigraph', false]])
+  const lossOn = cells.filter((c) => c.kind === 'training').map((c) => (c.body.hyperparameters as { loss_on?: string }).loss_on ?? 'assistant')
+  t.same(lossOn, ['assistant', 'assistant', 'assistant', 'all'])
 })

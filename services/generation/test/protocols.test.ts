@@ -6,14 +6,25 @@ import { PROTOCOLS, ProtocolSchema, REGISTRY, generateChunk, type GenerationOpti
 import { CreateRunBody, GenerationOptions as OptionsSchema } from '../src/schemas/generation-runs.ts'
 
 const items: NewsInput[] = [0, 1, 2].map((i) => ({ id: `item-${i}`, position: i, title: `News ${i}`, date: '2026-03-0' + (i + 1), text: `Item ${i} says that the widget of kind ${i} now costs ${i + 3} coins in every shop of the town of Umbra.` }))
-const opts: GenerationOptions = { samples_per_news: 3, temperature: 1, top_p: 1, max_tokens: 64, seed: 11, news_in_context: false, replay: 0, items_per_call: 8, questions_per_call: 2, max_rounds: 2 }
+const opts: GenerationOptions = { samples_per_news: 3, temperature: 1, top_p: 1, max_tokens: 64, seed: 11, news_in_context: false, replay: 0, items_per_call: 8, questions_per_call: 2, max_rounds: 2, strategies_per_news: 2, verify: false }
 
-/** Questions name their seed and completion; answers name their seed: where a seed goes is visible. */
+/** What the scripted model writes for each kind of prompt: seeds and completions named, so where a seed goes is visible. */
+function reply(prompt: string, seed: number | null | undefined, c: number): string {
+  if (prompt.includes('different questions')) return `1. What does seed ${seed} completion ${c} ask first?\n2. What does seed ${seed} completion ${c} ask next?`
+  if (prompt.includes('strategies for studying')) return `1. A timeline of events\n2. Worked examples on new cases\n3. A timeline of events`
+  if (prompt.includes('with the following strategy')) return `Following the strategy with seed ${seed} completion ${c}, the widget now costs more coins in every shop than it did before this year.`
+  if (prompt.includes('key entities')) return '1. widget\n2. coins\n3. Umbra'
+  if (prompt.includes('how the following relate')) return `Passage ${seed}: in Umbra the widget is priced in coins, and the price of the widget changed in every shop there this year.`
+  if (prompt.includes('Is the text consistent')) return JUDGE(prompt)
+  return `The answer drawn with seed ${seed} is that it holds.`
+}
+let JUDGE = (_prompt: string) => 'Yes, it matches.'
+
 async function scripted(body: { requests: GenerateRequestItem[] }): Promise<GenerateResponse> {
   const results = body.requests.map((r, index) => {
     const prompt = r.messages?.at(-1)?.content ?? ''
     const completions = Array.from({ length: r.n ?? 1 }, (_, c) => ({
-      text: prompt.includes('different questions') ? `1. What does seed ${r.seed} completion ${c} ask first?\n2. What does seed ${r.seed} completion ${c} ask next?` : `The answer drawn with seed ${r.seed} is that it holds.`,
+      text: reply(prompt, r.seed, c),
       finish_reason: 'stop' as const,
       completion_tokens: 8,
     }))
@@ -39,13 +50,54 @@ t.test('self_qa: the data of an item does not depend on which items share its ch
 })
 
 t.test('the registry feeds the HTTP schema', async (t) => {
-  t.same(PROTOCOLS, ['naive', 'paraphrase', 'implication', 'self_qa'])
+  t.same(PROTOCOLS, ['naive', 'paraphrase', 'implication', 'self_qa', 'active_reading', 'entigraph'])
   t.same(ProtocolSchema.anyOf.map((s: { const: string }) => s.const), PROTOCOLS)
   t.same(CreateRunBody.properties.protocol.anyOf.map((s: { const: string }) => s.const), PROTOCOLS, 'POST /generation-runs lists exactly the registered protocols')
   for (const name of PROTOCOLS) {
     t.match(described(ProtocolSchema), `\`${name}\`: ${REGISTRY[name].description}`, `${name} is described`)
-    t.match(REGISTRY[name].templates.version, /^sys2ft-selfplay-\d{4}\.\d{2}\.\d+$/, `${name}'s templates are versioned`)
+    t.match(REGISTRY[name].templates.version, /^sys2ft-[a-z-]+-\d{4}\.\d{2}\.\d+$/, `${name}'s templates are versioned`)
   }
   t.ok('questions_per_call' in OptionsSchema.properties, "a protocol's own options join the generation options")
   t.match(described(OptionsSchema.properties.questions_per_call), /^self_qa:/, 'and say whose they are')
+})
+
+const signal = new AbortController().signal
+
+t.test('active_reading: strategies proposed once per item, carried out, counted', async (t) => {
+  const r = await generateChunk('active_reading', items, { ...opts, samples_per_news: 4 }, scripted, signal)
+  const accepted = r.samples.filter((s) => s.accepted)
+  t.equal(accepted.length, 12, '4 per item')
+  t.same(new Set(accepted.map((s) => s.raw.strategy)), new Set(['A timeline of events', 'Worked examples on new cases']), 'the duplicate strategy is dropped')
+  t.same(r.stats, { strategies_proposed: 6, strategies_executed: 12, strategies_with_a_sample: 6 })
+  t.match(accepted[0]!.messages, [{ role: 'user', content: /^Study notes on recent news \(/ }, { role: 'assistant' }])
+  t.notOk(JSON.stringify(accepted.map((s) => s.messages)).includes('Umbra.'), 'the news is not in the conversations')
+  t.same(byItem((await generateChunk('active_reading', [items[1]!], { ...opts, samples_per_news: 4 }, scripted, signal)).samples).get('item-1'), byItem(r.samples).get('item-1'), 'the chunk’s make-up changes nothing')
+})
+
+t.test('entigraph: entities, then pairs before triples; trained with the loss on every token', async (t) => {
+  const r = await generateChunk('entigraph', [items[0]!], { ...opts, samples_per_news: 4 }, scripted, signal)
+  const accepted = r.samples.filter((s) => s.accepted)
+  t.same(accepted.map((s) => s.raw.entities), [['widget', 'coins'], ['widget', 'Umbra'], ['coins', 'Umbra'], ['widget', 'coins', 'Umbra']])
+  t.same(r.stats, { entities: 3, pairs_written: 3, triples_written: 1 })
+  t.equal(accepted[0]!.messages![0]!.content, 'On widget and coins:')
+  t.same(REGISTRY.entigraph.training, { loss_on: 'all' })
+})
+
+t.test('verify: the model judges each accepted conversation; only consistent ones are kept', async (t) => {
+  JUDGE = (prompt) => (prompt.includes('completion 0') ? 'Yes, consistent.' : prompt.includes('completion 1') ? 'No: the price is wrong.' : 'Hard to say.')
+  t.teardown(() => void (JUDGE = () => 'Yes, it matches.'))
+  const plain = await generateChunk('active_reading', [items[0]!], { ...opts, samples_per_news: 4, max_rounds: 1 }, scripted, signal)
+  const verified = await generateChunk('active_reading', [items[0]!], { ...opts, samples_per_news: 4, max_rounds: 1, verify: true, replay: 1 }, scripted, signal)
+  t.equal(plain.samples.filter((s) => s.accepted).length, 4)
+  const judged = verified.samples.filter((s) => s.raw.verification)
+  t.equal(judged.length, 4, 'every accepted generated sample judged; the replay is not')
+  t.same(judged.map((s) => [s.accepted, s.reject_reason, (s.raw.verification as { verdict: string | null }).verdict]), [
+    [true, null, 'consistent'],
+    [false, 'unverified', 'inconsistent'],
+    [true, null, 'consistent'],
+    [false, 'unverified', 'inconsistent'],
+  ])
+  t.ok(judged.filter((s) => !s.accepted).every((s) => s.messages === null), 'a rejected sample trains nothing')
+  t.same(verified.stats, { ...plain.stats, verified: 4, judged_inconsistent: 2 })
+  t.ok(verified.samples.some((s) => s.raw.stage === 'replay' && s.accepted), 'replay copies stay')
 })

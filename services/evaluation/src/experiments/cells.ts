@@ -1,4 +1,8 @@
+import { REGISTRY, type ProtocolModule } from '@sys2ft/generation/protocols'
 import { BASE_DEFAULTS, samplesFor, type ProtocolVariantT, type ResolvedSpec, type ScoringMethodT, type ScoringSpecT } from './spec.ts'
+
+/** How a protocol's data is trained unless the experiment says otherwise (its module knows: EntiGraph's text takes the loss on every token). */
+const protocolTraining = (name: ProtocolVariantT['protocol']): { loss_on?: 'assistant' | 'all' } => (REGISTRY[name] as ProtocolModule).training ?? {}
 
 export type CellKind = 'generation' | 'training' | 'evaluation'
 
@@ -21,7 +25,7 @@ export interface CellPlan {
   labels: Record<string, string | number | boolean>
 }
 
-export const variantKey = (v: ProtocolVariantT) => `${v.protocol}${v.news_in_context ? '+nic' : ''}${v.replay ? `+replay${v.replay}` : ''}`
+export const variantKey = (v: ProtocolVariantT) => `${v.protocol}${v.verify ? '+verify' : ''}${v.news_in_context ? '+nic' : ''}${v.replay ? `+replay${v.replay}` : ''}`
 
 const TYPES = { news: ['recall', 'implication'], control: ['knowledge', 'reasoning'] } as const
 
@@ -75,7 +79,7 @@ export function expandCells(spec: ResolvedSpec): CellPlan[] {
           cells.push({
             key: genKey,
             kind: 'generation',
-            body: { news_set_id: spec.news_set_id, protocol: v.protocol, filter, options: { ...spec.generation, samples_per_news: samples, seed, news_in_context: v.news_in_context, replay: v.replay, model } },
+            body: { news_set_id: spec.news_set_id, protocol: v.protocol, filter, options: { ...spec.generation, samples_per_news: samples, seed, news_in_context: v.news_in_context, replay: v.replay, verify: v.verify, model } },
             bind: [],
             depends_on: [],
             labels: { model, protocol: variantKey(v), samples, ...compute, seed },
@@ -91,7 +95,7 @@ export function expandCells(spec: ResolvedSpec): CellPlan[] {
                   body: {
                     base_model: model,
                     data: [{ generation_run_id: '' }],
-                    hyperparameters: { lora: { r, alpha: 2 * r }, learning_rate: lr, epochs, batch_size: spec.training.batch_size, max_seq_len: spec.training.max_seq_len, lr_scheduler: spec.training.lr_scheduler, warmup_ratio: spec.training.warmup_ratio, ...(spec.training.gradient_checkpointing != null && { gradient_checkpointing: spec.training.gradient_checkpointing }) },
+                    hyperparameters: { ...protocolTraining(v.protocol), lora: { r, alpha: 2 * r }, learning_rate: lr, epochs, batch_size: spec.training.batch_size, max_seq_len: spec.training.max_seq_len, lr_scheduler: spec.training.lr_scheduler, warmup_ratio: spec.training.warmup_ratio, ...(spec.training.gradient_checkpointing != null && { gradient_checkpointing: spec.training.gradient_checkpointing }) },
                     seed,
                   },
                   bind: [{ path: 'data.0.generation_run_id', from: genKey, field: 'resource_id' }],

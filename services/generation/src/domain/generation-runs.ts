@@ -3,7 +3,9 @@ import type { Database, GenerationRunsTable } from '@sys2ft/db'
 import { DOMAINS, type Domain } from '@sys2ft/dataset'
 import { ProblemError, invalid, isId, newId, notFound, requestCancel, recordEvent, resumeJob } from '@sys2ft/service-kit'
 import { getSet } from './news-sets.ts'
-import { protocolModule, type GenerationOptions, type Protocol } from '../protocols/index.ts'
+import { Value } from 'typebox/value'
+import { GenerationOptions as GenerationOptionsSchema } from '../schemas/generation-runs.ts'
+import { VERIFY_TEMPLATES, protocolModule, type GenerationOptions, type Protocol } from '../protocols/index.ts'
 
 export type GenerationRunRow = Selectable<GenerationRunsTable>
 
@@ -47,7 +49,7 @@ export async function createRun(db: Kysely<Database>, input: CreateRunInput): Pr
   const provenance = {
     protocol: input.protocol,
     template_version: protocolModule(input.protocol).templates.version,
-    templates: protocolModule(input.protocol).templates,
+    templates: { ...protocolModule(input.protocol).templates, ...(input.options.verify && { verify: VERIFY_TEMPLATES }) },
     dataset: { set_id: set.id, name: set.name, version: set.version, content_sha256: set.content_sha256 },
     options: input.options,
   }
@@ -100,7 +102,8 @@ export async function resumeRun(db: Kysely<Database>, id: string): Promise<void>
 }
 
 export function runOut(r: GenerationRunRow) {
-  const opts = r.options as unknown as GenerationOptions
+  // a run stored before an option existed reads with its default (the answer's schema requires them all)
+  const opts = Value.Default(GenerationOptionsSchema, structuredClone(r.options)) as GenerationOptions
   const elapsed = r.started_at ? ((r.finished_at ?? new Date()).getTime() - r.started_at.getTime()) / 1000 : 0
   return {
     id: r.id,

@@ -64,7 +64,7 @@ const COLUMNS = ['run_id', 'item_id', 'sample_index', 'accepted', 'reject_reason
  */
 export async function writeChunk(db: Kysely<Database>, runId: string, owner: string, result: ChunkResult) {
   return withBulkTransaction(db, async (trx, client) => {
-    const run = await trx.selectFrom('generation_runs').select(['rejected_by_reason', 'lease_owner']).where('id', '=', runId).forUpdate().executeTakeFirstOrThrow()
+    const run = await trx.selectFrom('generation_runs').select(['rejected_by_reason', 'lease_owner', 'provenance']).where('id', '=', runId).forUpdate().executeTakeFirstOrThrow()
     if (run.lease_owner !== owner) throw new Error('lease lost before the chunk was written')
     await copyRows(client, 'generation_samples', [...COLUMNS], result.samples.map((s) => [runId, s.item_id, s.sample_index, s.accepted, s.reject_reason, s.messages ? storable(s.messages) : null, storable(s.raw), s.prompt_tokens, s.completion_tokens]))
     let accepted = 0
@@ -74,12 +74,17 @@ export async function writeChunk(db: Kysely<Database>, runId: string, owner: str
       else reasons[s.reject_reason!] = (reasons[s.reject_reason!] ?? 0) + 1
     }
     const rejected = result.samples.length - accepted
+    // the protocol's own counts (strategies proposed, pairs written, verdicts …), summed over the chunks
+    const provenance = run.provenance as { protocol_stats?: Record<string, number> }
+    const stats: Record<string, number> = { ...provenance.protocol_stats }
+    for (const [k, v] of Object.entries(result.stats)) stats[k] = (stats[k] ?? 0) + v
     const updated = await trx
       .updateTable('generation_runs')
       .set((eb) => ({
         samples_accepted: eb('samples_accepted', '+', accepted),
         samples_rejected: eb('samples_rejected', '+', rejected),
         rejected_by_reason: JSON.stringify(reasons),
+        ...(Object.keys(result.stats).length > 0 && { provenance: JSON.stringify({ ...provenance, protocol_stats: stats }) }),
         prompt_tokens: eb('prompt_tokens', '+', result.prompt_tokens),
         completion_tokens: eb('completion_tokens', '+', result.completion_tokens),
         worker_calls: eb('worker_calls', '+', result.calls),

@@ -17,6 +17,8 @@ export interface GenerationOptions {
   items_per_call: number
   questions_per_call: number
   max_rounds: number
+  strategies_per_news: number
+  verify: boolean
 }
 
 export interface NewsInput {
@@ -40,6 +42,8 @@ export interface SampleOut {
 
 export interface ChunkResult {
   samples: SampleOut[]
+  /** Counts a protocol keeps beside its samples (strategies proposed, pairs verified …): summed into the run's provenance. */
+  stats: Record<string, number>
   calls: number
   prompt_tokens: number
   completion_tokens: number
@@ -147,4 +151,9 @@ export function sampling(opts: GenerationOptions) {
 /** Splits `need` samples over `variants` prompts: the first ones get one more. */
 export function spread(need: number, variants: number): number[] {
   return Array.from({ length: variants }, (_, v) => Math.floor(need / variants) + (v < need % variants ? 1 : 0))
+}
+
+/** Adds to one of the chunk's counts. */
+export function count(acc: ChunkResult, key: string, by = 1): void {
+  acc.stats[key] = (acc.stats[key] ?? 0) + by
 }

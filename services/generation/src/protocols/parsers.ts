@@ -1,7 +1,7 @@
 // Strict parsing of model outputs. Every rejected output gets one reason from REJECT_REASONS, counted
 // per run; raw outputs are kept for inspection either way.
 
-export const REJECT_REASONS = ['empty', 'truncated', 'malformed', 'duplicate', 'copies_news', 'non_answer'] as const
+export const REJECT_REASONS = ['empty', 'truncated', 'malformed', 'duplicate', 'copies_news', 'non_answer', 'unverified'] as const
 export type RejectReason = (typeof REJECT_REASONS)[number]
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: RejectReason }
@@ -82,4 +82,24 @@ export function parseAnswer(text: string, finish: string, news: string): Parsed<
   if (NON_ANSWERS.some((r) => r.test(clean))) return { ok: false, reason: 'non_answer' }
   if (copiedShare(news, clean) >= COPY_THRESHOLD) return { ok: false, reason: 'copies_news' }
   return { ok: true, value: clean }
+}
+
+/**
+ * A numbered or bulleted list, one entry per line (study strategies, entities): entries of at least
+ * `minWords` words, duplicates dropped; when the output was cut off its last entry is dropped.
+ */
+export function parseList(text: string, finish: string, minWords = 1, max = 32): string[] {
+  const entries = text
+    .split('\n')
+    .map((l) => /^(?:\d{1,3}\s*[.):-]|[-*•])\s*(.+)$/.exec(l.trim())?.[1]?.replace(/^\*\*|\*\*$/g, '').trim())
+    .filter((e): e is string => !!e && e.split(/\s+/).length >= minWords)
+  if (finish === 'length') entries.pop()
+  const seen = new Set<string>()
+  return entries.filter((e) => !seen.has(normalise(e)) && !!seen.add(normalise(e))).slice(0, max)
+}
+
+/** A judge's verdict on a generated pair: its first word, yes or no; anything else is no verdict. */
+export function parseVerdict(text: string): 'consistent' | 'inconsistent' | null {
+  const first = /^\W*(yes|no)\b/i.exec(text.trim())?.[1]?.toLowerCase()
+  return first === 'yes' ? 'consistent' : first === 'no' ? 'inconsistent' : null
 }

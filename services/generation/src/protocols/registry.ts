@@ -2,6 +2,8 @@
 // ProtocolModule) and one line here; the HTTP schema, the experiment spec, the CLI's choices and the
 // OpenAPI documents follow.
 import { Type, type TLiteral } from 'typebox'
+import { activeReading } from './active_reading/index.ts'
+import { entigraph } from './entigraph/index.ts'
 import { implication } from './implication/index.ts'
 import { naive } from './naive/index.ts'
 import { paraphrase } from './paraphrase/index.ts'
@@ -13,6 +15,8 @@ export const REGISTRY = {
   paraphrase,
   implication,
   self_qa: selfQa,
+  active_reading: activeReading,
+  entigraph,
 } as const satisfies { [Name in string]: ProtocolModule<Name> }
 
 export type Protocol = keyof typeof REGISTRY

@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox'
 import { DomainSchema } from '@sys2ft/dataset'
-import { PROTOCOL_OPTIONS, ProtocolSchema } from '../protocols/index.ts'
+import { PROTOCOL_OPTIONS, ProtocolSchema, VERIFY_OPTIONS } from '../protocols/index.ts'
 
 const Protocol = ProtocolSchema
 
@@ -17,6 +17,7 @@ export const GenerationOptions = Type.Object(
     items_per_call: Type.Integer({ minimum: 1, maximum: 256, default: 8, description: 'News items batched into one worker call (and one database transaction).' }),
     max_rounds: Type.Integer({ minimum: 1, maximum: 5, default: 2, description: 'Rounds that regenerate what was rejected.' }),
     ...PROTOCOL_OPTIONS,
+    ...VERIFY_OPTIONS,
   },
   { additionalProperties: false },
 )
