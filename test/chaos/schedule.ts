@@ -1,18 +1,10 @@
 // The chaos schedule: which process is killed, in which phase of the experiment, how long after the
 // phase began and for how long it stays down — all drawn from one seeded PRNG, so a seed names a
 // schedule (the experiment's own timing still varies from run to run; what each fault hit is logged).
+import { seededRandom } from '@sys2ft/service-kit/random'
 
-/** mulberry32: a small, fast, well-mixed 32-bit PRNG; the same seed gives the same sequence. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The seeded PRNG the product uses for everything that must repeat (mulberry32). */
+export const prng = seededRandom
 
 export const PHASES = ['generation', 'training', 'evaluation'] as const
 export type Phase = (typeof PHASES)[number]

@@ -4,6 +4,7 @@ export { loadConfig, parseEnv, ConfigError, ConfigSchema, assertAuthConfigured, 
 export { Problem, ProblemError, notFound, conflict, invalid, problemBody, type FieldError, type ProblemBody } from './problem.ts'
 export { newId, isId } from './ids.ts'
 export { ListQuery, Page, toPage, type ListQueryType } from './pagination.ts'
+export { LiteralUnion } from './literals.ts'
 export { serviceClient, type ServiceClientOptions } from './http-client.ts'
 export { fieldErrors } from './plugins/errors.ts'
 export { CANCEL_RULE, JobRunner, RetryableError, requestCancel, resumeJob, instanceOwner, type JobContext, type JobRunnerOptions } from './jobs/queue.ts'

@@ -54,3 +54,8 @@ t.test('beyond-paper: any registered protocol, the verify stage as a variant, En
   const lossOn = cells.filter((c) => c.kind === 'training').map((c) => (c.body.hyperparameters as { loss_on?: string }).loss_on ?? 'assistant')
   t.same(lossOn, ['assistant', 'assistant', 'assistant', 'all'])
 })
+
+t.test('the request schema offers every preset (one list)', async (t) => {
+  const { ExperimentRequest, PRESETS } = await import('../src/experiments/spec.ts')
+  t.same((ExperimentRequest.properties.preset as unknown as { anyOf: { const: string }[] }).anyOf.map((s) => s.const), [...PRESETS])
+})

@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox'
+import { LiteralUnion } from '@sys2ft/service-kit'
 import { AnswerPrefixSchema, DEFAULT_ANSWER_PREFIX, DomainSchema } from '@sys2ft/dataset'
 import { ProtocolSchema } from '@sys2ft/generation/protocols'
 
@@ -43,7 +44,7 @@ export const ExperimentRequest = Type.Object(
   {
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     preset: Type.Optional(
-      Type.Union([Type.Literal('ft-icl-gap'), Type.Literal('protocols'), Type.Literal('contextual-shadowing'), Type.Literal('overexposure'), Type.Literal('scaling'), Type.Literal('forgetting'), Type.Literal('demo')], {
+      LiteralUnion(PRESETS, {
         description: 'A research table to reproduce; its defaults apply to the fields you leave out.',
       }),
     ),

@@ -2,7 +2,7 @@
 // each parsed as free text; rejected ones are generated again in the next round.
 import { newsBlock } from '@sys2ft/dataset'
 import { ItemState, batched, conversation, deriveSeed, messagesFor, sampling, spread, type ChunkContext, type Req } from './kit.ts'
-import { normalise, parseFreeText, type RejectReason } from './parsers.ts'
+import { parseFreeText } from './parsers.ts'
 import type { ProtocolModule } from './protocol.ts'
 
 export interface FreeTextSpec<Name extends string> {
@@ -38,13 +38,8 @@ async function freeText(spec: FreeTextSpec<string>, ctx: ChunkContext): Promise<
       const st = states[items.indexOf(r.item)]!
       outs[k]!.forEach((c, j) => {
         const parsed = parseFreeText(c.text, c.finish_reason, r.item.text)
-        const key = parsed.ok ? normalise(parsed.value) : ''
-        const reason: RejectReason | null = !parsed.ok ? parsed.reason : st.seen.has(key) ? 'duplicate' : null
+        const reason = st.take(parsed)
         const index = st.next++
-        if (!reason) {
-          st.seen.add(key)
-          st.accepted += 1
-        }
         const user = spec.users[index % spec.users.length]!
         acc.samples.push({
           item_id: r.item.id,

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto'
 import { newsBlock, type ChatMessage } from '@sys2ft/dataset'
 import type { GenerateRequestItem, GenerateResponse } from '@sys2ft/worker-client'
-import type { RejectReason } from './parsers.ts'
+import { normalise, type Parsed, type RejectReason } from './parsers.ts'
 
 export interface GenerationOptions {
   samples_per_news: number
@@ -142,6 +142,16 @@ export class ItemState {
   next = 0
   seen = new Set<string>()
   constructor(readonly item: NewsInput) {}
+
+  /** A parsed text for this item: accepted (and remembered) unless it failed to parse or was seen already. */
+  take(parsed: Parsed<string>): RejectReason | null {
+    if (!parsed.ok) return parsed.reason
+    const key = normalise(parsed.value)
+    if (this.seen.has(key)) return 'duplicate'
+    this.seen.add(key)
+    this.accepted += 1
+    return null
+  }
 }
 
 export function sampling(opts: GenerationOptions) {

@@ -1,7 +1,7 @@
 // The one list of protocols. Adding one: its folder (`protocols/<name>/index.ts` exporting a
 // ProtocolModule) and one line here; the HTTP schema, the experiment spec, the CLI's choices and the
 // OpenAPI documents follow.
-import { Type, type TLiteral } from 'typebox'
+import { LiteralUnion } from '@sys2ft/service-kit'
 import { activeReading } from './active_reading/index.ts'
 import { entigraph } from './entigraph/index.ts'
 import { implication } from './implication/index.ts'
@@ -25,11 +25,7 @@ export const PROTOCOLS = Object.keys(REGISTRY) as Protocol[]
 export const protocolModule = (name: Protocol): ProtocolModule => REGISTRY[name]
 
 /** The `protocol` field's schema: one literal per registered protocol, each described. */
-// (a union of a computed list: typed as one literal of every name, which is what it validates)
-export const ProtocolSchema = Type.Union(
-  PROTOCOLS.map((name) => Type.Literal(name)) as unknown as [TLiteral<Protocol>],
-  { description: PROTOCOLS.map((name) => `\`${name}\`: ${REGISTRY[name].description}.`).join(' ') },
-)
+export const ProtocolSchema = LiteralUnion(PROTOCOLS, { description: PROTOCOLS.map((name) => `\`${name}\`: ${REGISTRY[name].description}.`).join(' ') })
 
 type Module = (typeof REGISTRY)[Protocol]
 type Intersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never

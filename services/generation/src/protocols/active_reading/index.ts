@@ -5,7 +5,7 @@
 import { Type } from 'typebox'
 import { newsBlock } from '@sys2ft/dataset'
 import { ItemState, SYSTEM, batched, conversation, count, deriveSeed, messagesFor, sampling, spread, type ChunkContext, type Req } from '../kit.ts'
-import { normalise, parseFreeText, parseList, type RejectReason } from '../parsers.ts'
+import { parseFreeText, parseList, type RejectReason } from '../parsers.ts'
 import type { ProtocolModule } from '../protocol.ts'
 
 /** Change a template → bump the version: every run records it with the exact text. */
@@ -50,13 +50,8 @@ export const activeReading = {
         outs[q]!.forEach((c, j) => {
           count(acc, 'strategies_executed')
           const parsed = parseFreeText(c.text, c.finish_reason, r.item.text)
-          const key = parsed.ok ? normalise(parsed.value) : ''
-          const reason: RejectReason | null = !parsed.ok ? parsed.reason : st.seen.has(key) ? 'duplicate' : null
-          if (!reason) {
-            st.seen.add(key)
-            st.accepted += 1
-            used.add(`${r.item.id}\n${r.strategy}`)
-          }
+          const reason = st.take(parsed)
+          if (!reason) used.add(`${r.item.id}\n${r.strategy}`)
           acc.samples.push({
             item_id: r.item.id,
             sample_index: st.next++,

@@ -4,7 +4,7 @@
 // every token (`training.loss_on: all`), not as answers to a question.
 import { newsBlock } from '@sys2ft/dataset'
 import { ItemState, SYSTEM, batched, conversation, count, deriveSeed, messagesFor, sampling, type ChunkContext, type Req } from '../kit.ts'
-import { normalise, parseFreeText, parseList, type RejectReason } from '../parsers.ts'
+import { parseFreeText, parseList, type RejectReason } from '../parsers.ts'
 import type { ProtocolModule } from '../protocol.ts'
 
 /** Change a template → bump the version: every run records it with the exact text. */
@@ -68,13 +68,8 @@ export const entigraph = {
         const st = states[items.indexOf(r.item)]!
         const c = outs[q]![0]!
         const parsed = parseFreeText(c.text, c.finish_reason, r.item.text)
-        const key = parsed.ok ? normalise(parsed.value) : ''
-        const reason: RejectReason | null = !parsed.ok ? parsed.reason : st.seen.has(key) ? 'duplicate' : null
-        if (!reason) {
-          st.seen.add(key)
-          st.accepted += 1
-          count(acc, r.entities.length === 2 ? 'pairs_written' : 'triples_written')
-        }
+        const reason = st.take(parsed)
+        if (!reason) count(acc, r.entities.length === 2 ? 'pairs_written' : 'triples_written')
         acc.samples.push({
           item_id: r.item.id,
           sample_index: st.next++,
