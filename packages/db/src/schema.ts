@@ -9,6 +9,17 @@ export type Json<T> = ColumnType<T, T | string, T | string>
 /** jsonb with a database default: optional on insert. */
 export type JsonDefault<T> = ColumnType<T, T | string | undefined, T | string>
 
+/**
+ * The shapes of jsonb columns, declared by the service that owns each table, by augmenting this
+ * interface (see `services/<name>/src/db-columns.ts`): `'generation_runs.options': GenerationOptions`.
+ * A renamed field then fails to compile wherever the column is read, with no cast on the row. A
+ * column nobody declares reads as a plain record.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by declaration merging
+export interface JsonColumns {}
+/** The declared shape of a jsonb column, or `Fallback`. */
+export type Shape<K extends string, Fallback = Record<string, unknown>> = K extends keyof JsonColumns ? JsonColumns[K] : Fallback
+
 /** Owner: each service, for its own rows (scoped by `service`). Replays of POSTs with an Idempotency-Key. */
 export interface IdempotencyKeysTable {
   service: string
@@ -116,8 +127,8 @@ export interface EventColumns {
 export interface GenerationRunsTable extends JobColumns {
   set_id: string
   protocol: string
-  options: Json<Record<string, unknown>>
-  filter: JsonDefault<Record<string, unknown>>
+  options: Json<Shape<'generation_runs.options'>>
+  filter: JsonDefault<Shape<'generation_runs.filter'>>
   provenance: Json<Record<string, unknown>>
   samples_requested: ColumnType<number, number | undefined, number>
   samples_accepted: ColumnType<number, number | undefined, number>
@@ -170,15 +181,15 @@ export interface WorkersTable {
 export interface TrainingJobsTable extends JobColumns<TrainingJobState> {
   name: string
   base_model: string
-  data: Json<Record<string, unknown>>
-  settings: Json<Record<string, unknown>>
+  data: Json<Shape<'training_jobs.data'>>
+  settings: Json<Shape<'training_jobs.settings'>>
   seed: number
   example_count: ColumnType<number, number | undefined, number>
   data_sha256: string | null
   worker_id: string | null
   worker_training_id: string | null
-  progress: JsonDefault<Record<string, unknown>>
-  compute: JsonDefault<Record<string, unknown>>
+  progress: JsonDefault<Shape<'training_jobs.progress'>>
+  compute: JsonDefault<Shape<'training_jobs.compute'>>
   adapter_id: string | null
 }
 export interface TrainingJobEventsTable extends EventColumns {
@@ -193,9 +204,9 @@ export interface AdaptersTable {
   worker_id: string | null
   location: Json<{ worker_id: string | null; worker_url: string; name: string }>
   data_sha256: string
-  hyperparameters: Json<Record<string, unknown>>
+  hyperparameters: Json<Shape<'adapters.hyperparameters'>>
   final_loss: number | null
-  compute: Json<Record<string, unknown>>
+  compute: Json<Shape<'adapters.compute'>>
   manifest: Json<Record<string, unknown>>
   created_at: CreatedAt
   updated_at: UpdatedAt
@@ -206,12 +217,12 @@ export interface EvalRunsTable extends JobColumns {
   model: string
   adapter_id: string | null
   set_id: string
-  filter: JsonDefault<Record<string, unknown>>
+  filter: JsonDefault<Shape<'eval_runs.filter'>>
   mode: 'base' | 'icl' | 'ft' | 'ft_icl'
   scoring: 'loglik' | 'generate'
-  options: Json<Record<string, unknown>>
+  options: Json<Shape<'eval_runs.options'>>
   provenance: Json<Record<string, unknown>>
-  summary: Json<Record<string, unknown>> | null
+  summary: Json<Shape<'eval_runs.summary'>> | null
 }
 export interface EvalRunEventsTable extends EventColumns {
   run_id: string
@@ -250,11 +261,11 @@ export interface ExperimentCellsTable {
   key: string
   position: number
   kind: 'generation' | 'training' | 'evaluation'
-  spec: Json<Record<string, unknown>>
+  spec: Json<Shape<'experiment_cells.spec'>>
   depends_on: JsonDefault<string[]>
   state: ColumnType<CellState, CellState | undefined, CellState>
   resource_id: string | null
-  progress: JsonDefault<Record<string, unknown>>
+  progress: JsonDefault<Shape<'experiment_cells.progress'>>
   error: string | null
   started_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
   finished_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>

@@ -1,3 +1,4 @@
+import './db-columns.ts'
 import { createService, type App, type BuildOptions, type Sys2ftConfig } from '@sys2ft/service-kit'
 import { evalRunnerPlugin, type RunnerOptions } from './plugins/eval-runner.ts'
 import { evalRunsRoutes } from './routes/eval-runs.ts'

@@ -1,3 +1,4 @@
+import './db-columns.ts'
 import { createService, type App, type BuildOptions, type Sys2ftConfig } from '@sys2ft/service-kit'
 import { newsSetsRoutes } from './routes/news-sets.ts'
 import { generationRunsRoutes } from './routes/generation-runs.ts'

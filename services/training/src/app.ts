@@ -1,3 +1,4 @@
+import './db-columns.ts'
 import { createService, type App, type BuildOptions, type Sys2ftConfig } from '@sys2ft/service-kit'
 import { loadTrainingSettings, type TrainingSettings } from './config.ts'
 import { trainingPlugin, type RuntimeOptions } from './plugins/training.ts'

@@ -2,7 +2,6 @@ import { sql, type Kysely, type Selectable } from 'kysely'
 import type { Database, EvalRunsTable } from '@sys2ft/db'
 import { RetryableError, type JobContext } from '@sys2ft/service-kit'
 import { WorkerClient, WorkerError, waitNotices, type WorkerClientOptions } from '@sys2ft/worker-client'
-import type { FilterT, ResolvedOptions } from '../schemas/eval-runs.ts'
 import { selectQuestions } from './questions.ts'
 import { scoreGenerate, scoreLoglik, type ScoringTarget } from './scoring.ts'
 import { loadScored, summarize } from './summary.ts'
@@ -44,8 +43,8 @@ async function target(deps: ExecuteDeps, run: EvalRunRow, ctx: JobContext): Prom
  * the table, so it stays right whoever wrote the rows. At the end the summary is computed and kept.
  */
 export async function executeRun(deps: ExecuteDeps, run: EvalRunRow, ctx: JobContext): Promise<void> {
-  const opts = run.options as ResolvedOptions
-  const questions = await selectQuestions(deps.db, run.set_id, run.filter as FilterT)
+  const opts = run.options
+  const questions = await selectQuestions(deps.db, run.set_id, run.filter)
   const doneIds = new Set((await deps.db.selectFrom('eval_results').select('question_id').where('run_id', '=', run.id).execute()).map((r) => r.question_id))
   const todo = questions.filter((q) => !doneIds.has(q.id))
   if (doneIds.size > 0) await ctx.event('resume', `resuming: ${doneIds.size} of ${questions.length} questions already scored`, { done: doneIds.size, total: questions.length })

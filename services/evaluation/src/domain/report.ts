@@ -1,7 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { Database } from '@sys2ft/db'
 import { invalid } from '@sys2ft/service-kit'
-import type { ResolvedOptions } from '../schemas/eval-runs.ts'
 import type { ReportRunT, ReportT } from '../schemas/reports.ts'
 import { compareRuns, type RunOutcomes } from './compare.ts'
 import { describeAdapters, runLabel, seriesOf } from './run-labels.ts'
@@ -46,7 +45,7 @@ export async function buildReport(db: Kysely<Database>, ids: string[]): Promise<
     else byRun.set(r.run_id, [r])
   }
 
-  const seed = (runs[0]!.options as ResolvedOptions).seed
+  const seed = runs[0]!.options.seed
   const settings = { ...DEFAULT_BOOTSTRAP, seed }
   const models = new Set(runs.map((r) => r.model))
   const labels = new Map<string, number>()
@@ -69,7 +68,7 @@ export async function buildReport(db: Kysely<Database>, ids: string[]): Promise<
       summary: await currentSummary(db, run, { intervals: true }),
     })
     outcomes.push({
-      id: run.id, model: run.model, mode: run.mode, scoring: run.scoring, primary: primaryOf(run), template: (run.options as ResolvedOptions).template_version,
+      id: run.id, model: run.model, mode: run.mode, scoring: run.scoring, primary: primaryOf(run), template: run.options.template_version,
       set_id: run.set_id, set_kind: set.kind, adapter_id: run.adapter_id,
       outcomes: new Map((byRun.get(run.id) ?? []).map((r) => [r.question_id, { correct: r.correct, domain: r.domain, type: r.type, cluster: r.item_id ?? r.question_id }])),
     })

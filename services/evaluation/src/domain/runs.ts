@@ -104,20 +104,20 @@ export async function listRuns(db: Kysely<Database>, q: { limit: number; after?:
 }
 
 /** The primary choice rule of a run: what its `correct` column measures. */
-export const primaryOf = (run: EvalRunRow) => (run.scoring === 'generate' ? 'generate' : ((run.options as ResolvedOptions).primary ?? 'option_norm'))
+export const primaryOf = (run: EvalRunRow) => (run.scoring === 'generate' ? 'generate' : (run.options.primary ?? 'option_norm'))
 
 /**
  * The summary a reader sees: the stored one once the run succeeded; otherwise computed from the
  * results so far without intervals (cheap enough for every GET of a running run).
  */
 export async function currentSummary(db: Kysely<Database>, run: EvalRunRow, opts: { intervals?: boolean } = {}): Promise<SummaryT | null> {
-  const stored = run.summary as unknown as SummaryT | null
+  const stored = run.summary
   // a summary stored before the cluster bootstrap has per-question intervals (too narrow): recompute it
   const current = stored?.bootstrap?.resampled === CLUSTERS
   if (stored && !stored.partial && current) return stored
   const rows = await loadScored(db, run.id)
   if (rows.length === 0) return null
-  const seed = (run.options as ResolvedOptions).seed
+  const seed = run.options.seed
   const intervals = opts.intervals || (stored !== null && !stored.partial)
   return summarize(rows, { total: run.progress_total, primary: primaryOf(run), settings: { ...DEFAULT_BOOTSTRAP, seed, resamples: intervals ? DEFAULT_BOOTSTRAP.resamples : 0 } })
 }
@@ -126,7 +126,7 @@ export function runOut(run: EvalRunRow, summary: SummaryT | null): EvalRunT {
   const iso = (d: Date | null) => (d ? d.toISOString() : null)
   return {
     id: run.id, object: 'eval_run', model: run.model, adapter_id: run.adapter_id, set_id: run.set_id, mode: run.mode, scoring: run.scoring,
-    filter: run.filter as FilterT, options: run.options as ResolvedOptions, state: run.state, progress: { done: run.progress_done, total: run.progress_total },
+    filter: run.filter, options: run.options, state: run.state, progress: { done: run.progress_done, total: run.progress_total },
     attempts: run.attempts, error: run.error, provenance: run.provenance, summary,
     created_at: run.created_at.toISOString(), updated_at: run.updated_at.toISOString(), started_at: iso(run.started_at), finished_at: iso(run.finished_at),
   }

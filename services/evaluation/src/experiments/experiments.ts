@@ -62,7 +62,7 @@ export async function resumeExperiment(db: Kysely<Database>, id: string): Promis
     also: async (trx) => {
       const retry = await trx.selectFrom('experiment_cells').select(['key', 'progress']).where('experiment_id', '=', id).where('state', 'in', ['failed', 'cancelled']).execute()
       for (const c of retry) {
-        const generation = Number((c.progress as { generation?: number }).generation ?? 0) + 1
+        const generation = (c.progress.generation ?? 0) + 1
         await trx.updateTable('experiment_cells').set({ state: 'pending', resource_id: null, error: null, finished_at: null, progress: JSON.stringify({ generation }), updated_at: new Date() }).where('experiment_id', '=', id).where('key', '=', c.key).execute()
       }
       return `${retry.length} cells to redo`
@@ -78,7 +78,7 @@ function estimate(e: ExperimentRow, cells: CellRow[]) {
   const done = cells.filter((c) => TERMINAL.has(c.state)).length
   // running cells count by their own progress fraction, so the estimate moves within long cells
   const partial = cells.filter((c) => c.state === 'running').reduce((s, c) => {
-    const p = c.progress as { done?: number; total?: number }
+    const p = c.progress
     return s + (p.total ? Math.min(1, (p.done ?? 0) / p.total) : 0)
   }, 0)
   const work = done + partial

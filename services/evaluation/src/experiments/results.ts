@@ -24,7 +24,7 @@ export async function experimentResults(db: Kysely<Database>, cells: CellRow[]):
   const rows = evals.map((cell): ResultRowT => {
     const id = cell.resource_id!
     const run = report.runs.find((r) => r.id === id)!
-    const labels = (cell.spec as { labels: Record<string, unknown> }).labels
+    const labels = cell.spec.labels
     const s = run.summary
     const group = (g: Record<string, GroupStatsT> | undefined) => Object.fromEntries(Object.entries(g ?? {}).map(([k, v]) => [k, accuracy(v)]))
     const gapClosed = run.mode === 'ft' && run.set_kind === 'news' ? cmp('gap_closed', 'ft', id) : null

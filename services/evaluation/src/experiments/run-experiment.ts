@@ -16,7 +16,10 @@ export interface ExperimentDeps {
   pollMs?: number
 }
 
-type CellSpec = { body: Record<string, unknown>; bind: Binding[]; labels: Record<string, unknown> }
+/** What a cell stores: the request body to send (bindings filled from its dependencies) and its labels. */
+export type CellSpec = { body: Record<string, unknown>; bind: Binding[]; labels: Record<string, unknown> }
+/** What a cell keeps of its resource's progress: the resource's own counters, its adapter, and which retry it is on. */
+export type CellProgress = { done?: number; total?: number; adapter_id?: string; generation?: number } & Record<string, unknown>
 
 async function setCell(db: Kysely<Database>, e: string, key: string, values: Partial<{ state: CellRow['state']; resource_id: string | null; progress: string; error: string | null; started_at: Date; finished_at: Date }>) {
   await db.updateTable('experiment_cells').set({ ...values, updated_at: new Date() }).where('experiment_id', '=', e).where('key', '=', key).execute()
@@ -42,7 +45,7 @@ export async function runExperiment(deps: ExperimentDeps, exp: ExperimentRow, ct
     try {
       for (const cell of cells) {
         if (TERMINAL.has(cell.state)) continue
-        const spec = cell.spec as unknown as CellSpec
+        const spec = cell.spec
         if (cell.state === 'pending') {
           const deps = cell.depends_on.map((k) => byKey.get(k)!)
           const broken = deps.find((d) => d.state === 'failed' || d.state === 'cancelled')
@@ -54,9 +57,9 @@ export async function runExperiment(deps: ExperimentDeps, exp: ExperimentRow, ct
           let body = spec.body
           for (const b of spec.bind) {
             const from = byKey.get(b.from)!
-            body = bindValue(body, b.path, b.field === 'resource_id' ? from.resource_id : (from.progress as { adapter_id?: string }).adapter_id)
+            body = bindValue(body, b.path, b.field === 'resource_id' ? from.resource_id : from.progress.adapter_id)
           }
-          const generation = (cell.progress as { generation?: number }).generation ?? 0
+          const generation = cell.progress.generation ?? 0
           try {
             const id = await remote.create(cell.kind, body, `${exp.id}:${cell.key}:${generation}`)
             await setCell(db, exp.id, cell.key, { state: 'queued', resource_id: id, started_at: new Date() })
@@ -69,7 +72,7 @@ export async function runExperiment(deps: ExperimentDeps, exp: ExperimentRow, ct
           continue
         }
         const s = await remote.get(cell.kind, cell.resource_id!)
-        const progress = { ...(cell.progress as object), ...s.progress, ...(s.adapter_id ? { adapter_id: s.adapter_id } : {}) }
+        const progress = { ...cell.progress, ...s.progress, ...(s.adapter_id ? { adapter_id: s.adapter_id } : {}) }
         if (s.state !== cell.state || JSON.stringify(progress) !== JSON.stringify(cell.progress)) {
           await setCell(db, exp.id, cell.key, { state: s.state, progress: JSON.stringify(progress), error: s.error, ...(TERMINAL.has(s.state) ? { finished_at: new Date() } : {}) })
           if (TERMINAL.has(s.state)) await ctx.event('cell', `${cell.key} ${s.state}${s.error ? `: ${s.error}` : ''}`, { key: cell.key, state: s.state })

@@ -9,7 +9,7 @@ import { VERIFY_TEMPLATES, protocolModule, type GenerationOptions, type Protocol
 
 export type GenerationRunRow = Selectable<GenerationRunsTable>
 
-export interface RunFilter {
+export type RunFilter = {
   domains?: Domain[] | undefined
   item_keys?: string[] | undefined
 }

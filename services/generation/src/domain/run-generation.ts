@@ -2,8 +2,8 @@ import type { Kysely } from 'kysely'
 import { copyRows, withBulkTransaction, type Database } from '@sys2ft/db'
 import { RetryableError, storable, type JobContext } from '@sys2ft/service-kit'
 import { WorkerClient, WorkerError, waitNotices } from '@sys2ft/worker-client'
-import { generateChunk, protocolModule, type ChunkResult, type GenerationOptions, type Protocol } from '../protocols/index.ts'
-import { runItems, type GenerationRunRow, type RunFilter } from './generation-runs.ts'
+import { generateChunk, protocolModule, type ChunkResult, type Protocol } from '../protocols/index.ts'
+import { runItems, type GenerationRunRow } from './generation-runs.ts'
 
 
 export interface RunDeps {
@@ -20,10 +20,10 @@ export interface RunDeps {
  * cannot write (the guard on lease_owner rolls the chunk back).
  */
 export async function runGeneration(deps: RunDeps, run: GenerationRunRow, ctx: JobContext): Promise<void> {
-  const opts = run.options as unknown as GenerationOptions
+  const opts = run.options
   const protocol = run.protocol as Protocol
   const worker = deps.worker.withRequestId(run.id)
-  const items = await runItems(deps.db, run.set_id, run.filter as RunFilter)
+  const items = await runItems(deps.db, run.set_id, run.filter)
   const written = new Set((await deps.db.selectFrom('generation_samples').select('item_id').distinct().where('run_id', '=', run.id).execute()).map((r) => r.item_id))
   const todo = items.filter((i) => !written.has(i.id))
 

@@ -2,10 +2,9 @@ import type { Kysely } from 'kysely'
 import type { Database } from '@sys2ft/db'
 import { PollLoop, ProblemError } from '@sys2ft/service-kit'
 import { WorkerError, type TrainingStatus } from '@sys2ft/worker-client'
-import type { JobData, JobRow } from '../domain/training-jobs.ts'
+import type { JobRow } from '../domain/training-jobs.ts'
 import { resolveData } from '../domain/training-data.ts'
 import type { WorkerRow } from '../domain/workers.ts'
-import type { HyperparametersType } from '../schemas/training-jobs.ts'
 import type { Log } from './log.ts'
 import { Transitions } from './transitions.ts'
 import type { WorkerPool } from './worker-pool.ts'
@@ -117,7 +116,7 @@ export class Dispatcher {
 
   private async startTraining(job: JobRow, worker: WorkerRow): Promise<void> {
     const t = this.transitions
-    const data = job.data as unknown as JobData
+    const data = job.data
     let examples
     try {
       const resolved = await resolveData(this.opts.db, data.sources, job.seed)
@@ -127,7 +126,7 @@ export class Dispatcher {
       if (err instanceof ProblemError) return void (await t.fail(job, `the training data is no longer usable: ${err.message}`))
       throw err
     }
-    const hp = job.settings as unknown as HyperparametersType
+    const hp = job.settings
     let status: TrainingStatus
     try {
       status = await this.opts.pool.client(worker).startTraining({

@@ -107,7 +107,7 @@ export class Transitions {
    * progress into the job and appends the new loss points as events (one multi-row insert).
    */
   async progress(job: JobRow, worker: WorkerRow, status: TrainingStatus): Promise<boolean> {
-    const prev = job.progress as StoredProgress
+    const prev = job.progress
     const lastStep = prev.last_loss_step ?? 0
     const points = status.loss_history.filter((p) => p.step > lastStep)
     const eta = status.step > 0 && status.total_steps > status.step ? (status.elapsed_s / status.step) * (status.total_steps - status.step) : status.total_steps > 0 && status.step === status.total_steps ? 0 : null

@@ -2,8 +2,6 @@ import type { Kysely, Selectable } from 'kysely'
 import type { AdaptersTable, Database } from '@sys2ft/db'
 import { isId, notFound } from '@sys2ft/service-kit'
 import type { AdapterOut } from '../schemas/adapters.ts'
-import type { HyperparametersType } from '../schemas/training-jobs.ts'
-import type { StoredCompute } from './training-jobs.ts'
 
 export type AdapterRow = Selectable<AdaptersTable>
 
@@ -25,7 +23,7 @@ export async function listAdapters(db: Kysely<Database>, q: { limit: number; aft
 const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null)
 
 export function adapterOut(a: AdapterRow): AdapterOut {
-  const c = a.compute as StoredCompute
+  const c = a.compute
   return {
     id: a.id,
     object: 'adapter',
@@ -34,7 +32,7 @@ export function adapterOut(a: AdapterRow): AdapterOut {
     base_model: a.base_model,
     location: a.location,
     data_sha256: a.data_sha256,
-    hyperparameters: a.hyperparameters as unknown as HyperparametersType,
+    hyperparameters: a.hyperparameters,
     final_loss: a.final_loss,
     compute: { trainable_params: num(c.trainable_params), total_params: num(c.total_params), tokens_trained: c.tokens_trained ?? 0, flops: num(c.flops), wall_s: num(c.wall_s), train_s: num(c.train_s) },
     manifest: a.manifest,

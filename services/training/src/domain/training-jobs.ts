@@ -1,14 +1,14 @@
 import type { Kysely, Selectable } from 'kysely'
 import type { Database, TrainingJobsTable } from '@sys2ft/db'
 import { ProblemError, isId, newId, notFound, recordEvent, requestCancel, conflict } from '@sys2ft/service-kit'
-import type { CreateJobBodyType, HyperparametersType, TrainingJobOut } from '../schemas/training-jobs.ts'
+import type { CreateJobBodyType, TrainingJobOut } from '../schemas/training-jobs.ts'
 import { MIXING_RULE, resolveData, type ResolvedSource } from './training-data.ts'
 import { servedModels } from './workers.ts'
 
 export type JobRow = Selectable<TrainingJobsTable>
 
 /** What the dispatcher keeps in the `progress` column (the worker's latest status). */
-export interface StoredProgress {
+export type StoredProgress = {
   epoch?: number
   loss?: number | null
   learning_rate?: number
@@ -20,7 +20,7 @@ export interface StoredProgress {
   last_loss_step?: number
 }
 
-export interface StoredCompute {
+export type StoredCompute = {
   trainable_params?: number
   total_params?: number
   tokens_trained?: number
@@ -133,16 +133,16 @@ export async function resumeJob(db: Kysely<Database>, id: string): Promise<JobRo
 const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null)
 
 export function jobOut(j: JobRow): TrainingJobOut {
-  const p = j.progress as StoredProgress
-  const c = j.compute as StoredCompute
-  const hp = j.settings as unknown as HyperparametersType
+  const p = j.progress
+  const c = j.compute
+  const hp = j.settings
   return {
     id: j.id,
     object: 'training_job',
     name: j.name,
     state: j.state,
     base_model: j.base_model,
-    data: j.data as unknown as TrainingJobOut['data'],
+    data: j.data,
     hyperparameters: hp,
     seed: j.seed,
     example_count: j.example_count,

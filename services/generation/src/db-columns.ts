@@ -1,0 +1,10 @@
+// The shapes of the jsonb columns this service owns (see JsonColumns in @sys2ft/db).
+import type { RunFilter } from './domain/generation-runs.ts'
+import type { GenerationOptions } from './protocols/index.ts'
+
+declare module '@sys2ft/db' {
+  interface JsonColumns {
+    'generation_runs.options': GenerationOptions
+    'generation_runs.filter': RunFilter
+  }
+}
