@@ -1,6 +1,6 @@
 export * from './schema.ts'
-export { loadBuiltin, parseJsonl, countJsonlLines, MAX_SET_ITEMS, dataDir, type BuiltinDataset, type JsonlLine } from './load.ts'
-export { validateNewsSet, validateControlSet, checkAnswer, positionStats, errorsOf, MAX_ERROR_LINES, type Issue, type Report, type ValidateOptions } from './validate.ts'
+export { loadBuiltin, parseJsonl, parseJsonlSliced, countJsonlLines, countJsonlLinesSliced, MAX_SET_ITEMS, dataDir, type BuiltinDataset, type JsonlLine } from './load.ts'
+export { validateNewsSet, validateNewsSetSliced, validateControlSet, validateControlSetSliced, checkAnswer, positionStats, errorsOf, MAX_ERROR_LINES, type Issue, type Report, type ValidateOptions } from './validate.ts'
 export { validateShipped, type FileIssue } from './shipped.ts'
 export { computeStats, formatStats, type DatasetStats } from './stats.ts'
 export { naiveConversation, newsBlock, type ChatMessage } from './conversations.ts'

@@ -5,6 +5,7 @@ import type { TSchema } from 'typebox'
 import { ControlQuestionInput, NewsItemInput, type AnyQuestion, type ControlQuestion, type NewsItem } from './schema.ts'
 import type { JsonlLine } from './load.ts'
 import { unstorableFields } from '@sys2ft/service-kit/text'
+import { runSliced, runToEnd } from '@sys2ft/service-kit/slices'
 import { PRIOR_KNOWLEDGE_RULE, priorKnowledgeDistractors } from './prior-knowledge.ts'
 
 export interface Issue {
@@ -76,11 +77,12 @@ const validatorOf = (schema: TSchema) => {
 export const MAX_ERROR_LINES = 200
 
 /** Each line checked against the import schema; `answer_text` filled in from `answer_index` where absent. */
-function structure<T>(schema: TSchema, lines: JsonlLine[], issues: Issue[], questionsOf: (value: T) => Partial<AnyQuestion>[]): { line: number; value: T }[] {
+function* structure<T>(schema: TSchema, lines: JsonlLine[], issues: Issue[], questionsOf: (value: T) => Partial<AnyQuestion>[]): Generator<void, { line: number; value: T }[]> {
   const ok: { line: number; value: T }[] = []
   const validator = validatorOf(schema)
   let bad = 0
   for (const l of lines) {
+    yield
     if (bad >= MAX_ERROR_LINES) {
       issues.push({ severity: 'error', line: l.line, path: '', message: `validation stopped after ${MAX_ERROR_LINES} bad lines; fix those and upload again` })
       break
@@ -119,13 +121,17 @@ function structure<T>(schema: TSchema, lines: JsonlLine[], issues: Issue[], ques
  * every item, a common shape), each id not already starting with its item's id is stored as
  * `<item id>-<question id>`, the shipped set's own convention. One set-wide issue says so.
  */
-function scopeQuestionIds(parsed: { value: NewsItem }[], severity: Issue['severity']): Issue[] {
+function* scopeQuestionIds(parsed: { value: NewsItem }[], severity: Issue['severity']): Generator<void, Issue[]> {
   const itemsWith = new Map<string, Set<string>>()
-  for (const { value: item } of parsed) for (const q of item.questions) itemsWith.set(q.id, (itemsWith.get(q.id) ?? new Set()).add(item.id))
+  for (const { value: item } of parsed) {
+    for (const q of item.questions) itemsWith.set(q.id, (itemsWith.get(q.id) ?? new Set()).add(item.id))
+    yield
+  }
   const repeated = [...itemsWith].filter(([, items]) => items.size > 1)
   if (repeated.length === 0) return []
   let example = ''
   for (const { value: item } of parsed) {
+    yield
     for (const q of item.questions) {
       if (q.id.startsWith(`${item.id}-`)) continue
       q.id = `${item.id}-${q.id}`
@@ -137,9 +143,9 @@ function scopeQuestionIds(parsed: { value: NewsItem }[], severity: Issue['severi
 }
 
 /** Set-wide answer-position balance (20–30% each) and the longest-option bias (≤ 35%). */
-function balanceIssues(qs: AnyQuestion[], severity: Issue['severity']): Issue[] {
+function* balanceIssues(qs: AnyQuestion[], severity: Issue['severity']): Generator<void, Issue[]> {
   if (qs.length === 0) return []
-  const s = positionStats(qs)
+  const s = yield* positionStatsSteps(qs)
   const out: Issue[] = []
   s.positions.forEach((share, i) => {
     if (share < 0.2 || share > 0.3) out.push({ severity, path: 'answer_positions', message: `position ${i} holds ${(share * 100).toFixed(1)}% of correct answers (allowed 20–30%)` })
@@ -149,9 +155,14 @@ function balanceIssues(qs: AnyQuestion[], severity: Issue['severity']): Issue[] 
 }
 
 export function positionStats(qs: AnyQuestion[]): { positions: number[]; longestCorrect: number } {
+  return runToEnd(positionStatsSteps(qs))
+}
+
+function* positionStatsSteps(qs: AnyQuestion[]): Generator<void, { positions: number[]; longestCorrect: number }> {
   const counts = [0, 0, 0, 0]
   let longest = 0
-  for (const q of qs) {
+  for (const [k, q] of qs.entries()) {
+    if (k % 256 === 0) yield
     counts[q.answer_index]! += 1
     const len = q.options.map((o) => o.length)
     const max = Math.max(...len)
@@ -162,16 +173,28 @@ export function positionStats(qs: AnyQuestion[]): { positions: number[]; longest
 
 /** Validates a whole news set: every line, then ids across lines, then set-wide rules. */
 export function validateNewsSet(lines: JsonlLine[], opts: ValidateOptions = {}): Report<NewsItem> {
+  return runToEnd(newsSetSteps(lines, opts))
+}
+
+/** validateNewsSet cut into time slices (10,000 items take ~0.6 s): the same report, the event loop let through between slices. */
+export function validateNewsSetSliced(lines: JsonlLine[], opts: ValidateOptions = {}): Promise<Report<NewsItem>> {
+  return runSliced(newsSetSteps(lines, opts))
+}
+
+function* newsSetSteps(lines: JsonlLine[], opts: ValidateOptions): Generator<void, Report<NewsItem>> {
   const issues: Issue[] = []
   const rule: Issue['severity'] = opts.shipped ? 'error' : 'warning'
-  const parsed = structure<NewsItem>(NewsItemInput, lines, issues, (item) => item.questions)
-  issues.push(...scopeQuestionIds(parsed, rule))
+  const parsed = yield* structure<NewsItem>(NewsItemInput, lines, issues, (item) => item.questions)
+  yield
+  issues.push(...(yield* scopeQuestionIds(parsed, rule)))
   const ids = new Map<string, number>()
   const checks = { evaluated: 0, mismatched: 0 }
   const valid: NewsItem[] = []
   let unnamedPrior = 0
   for (const { line, value: item } of parsed) {
-    const before = issues.filter((i) => i.severity === 'error').length
+    yield
+    // issues are only appended: this item's are the ones from here on (counting every error again per item was quadratic)
+    const from = issues.length
     for (const [id, path] of [[item.id, '/id'], ...item.questions.map((q, j) => [q.id, `/questions/${j}/id`])] as [string, string][]) {
       if (ids.has(id)) issues.push({ severity: 'error', line, path, message: `id ${id} is already used on line ${ids.get(id)}` })
       else ids.set(id, line)
@@ -203,31 +226,42 @@ export function validateNewsSet(lines: JsonlLine[], opts: ValidateOptions = {}):
       unnamedPrior += 1
       if (opts.shipped) issues.push({ severity: 'error', line, path: `/questions/${j}/explanation`, message: PRIOR_KNOWLEDGE_RULE })
     })
-    if (issues.filter((i) => i.severity === 'error').length === before) valid.push(item)
+    if (!issues.slice(from).some((i) => i.severity === 'error')) valid.push(item)
   }
+  yield
   // A user's set gets one line for the whole set, not one per question.
   if (!opts.shipped && unnamedPrior > 0) {
     const total = parsed.reduce((n, p) => n + p.value.questions.length, 0)
     issues.push({ severity: 'warning', path: 'prior_knowledge', message: `${unnamedPrior} of ${total} explanations ${PRIOR_KNOWLEDGE_RULE}` })
   }
-  issues.push(...balanceIssues(valid.flatMap((i) => i.questions), rule))
+  issues.push(...(yield* balanceIssues(valid.flatMap((i) => i.questions), rule)))
   return { valid, issues, checks }
 }
 
 /** Validates a control set (general-knowledge questions, no news). */
 export function validateControlSet(lines: JsonlLine[], opts: ValidateOptions = {}): Report<ControlQuestion> {
+  return runToEnd(controlSetSteps(lines, opts))
+}
+
+/** validateControlSet cut into time slices: the same report, the event loop let through between slices. */
+export function validateControlSetSliced(lines: JsonlLine[], opts: ValidateOptions = {}): Promise<Report<ControlQuestion>> {
+  return runSliced(controlSetSteps(lines, opts))
+}
+
+function* controlSetSteps(lines: JsonlLine[], opts: ValidateOptions): Generator<void, Report<ControlQuestion>> {
   const issues: Issue[] = []
-  const parsed = structure<ControlQuestion>(ControlQuestionInput, lines, issues, (q) => [q])
+  const parsed = yield* structure<ControlQuestion>(ControlQuestionInput, lines, issues, (q) => [q])
   const ids = new Map<string, number>()
   const valid: ControlQuestion[] = []
   for (const { line, value: q } of parsed) {
+    yield
     const before = issues.length
     if (ids.has(q.id)) issues.push({ severity: 'error', line, path: '/id', message: `id ${q.id} is already used on line ${ids.get(q.id)}` })
     else ids.set(q.id, line)
     issues.push(...questionIssues(q, '', line))
     if (issues.length === before) valid.push(q)
   }
-  issues.push(...balanceIssues(valid, opts.shipped ? 'error' : 'warning'))
+  issues.push(...(yield* balanceIssues(valid, opts.shipped ? 'error' : 'warning')))
   return { valid, issues, checks: { evaluated: 0, mismatched: 0 } }
 }
 

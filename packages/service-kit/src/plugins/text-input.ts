@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { invalid, type FieldError } from '../problem.ts'
-import { decodeUtf8Strict, unstorableFields } from '../text.ts'
+import { decodeUtf8Strict, textBodyPieces, unstorableFields, unstorableFieldsSliced } from '../text.ts'
 
 /**
  * Text the database cannot hold is refused at the door, naming the field: invalid UTF-8 in a JSON body
@@ -22,7 +22,8 @@ export async function textInputPlugin(app: FastifyInstance): Promise<void> {
   })
 
   app.addHook('onRequest', async (req) => refuse(queryEncodingErrors(req)))
-  app.addHook('preValidation', async (req) => refuse([...unstorableFields(req.params, '/params'), ...unstorableFields(req.query, '/querystring'), ...unstorableFields(req.body, '')]))
+  // a long text body (a JSONL upload) is checked in time slices, a piece at a time, the event loop let through between them
+  app.addHook('preValidation', async (req) => refuse([...unstorableFields(req.params, '/params'), ...unstorableFields(req.query, '/querystring'), ...(await unstorableFieldsSliced(req.body, '', 20, textBodyPieces.get(req)))]))
 }
 
 function refuse(errors: FieldError[]): void {
