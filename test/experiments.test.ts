@@ -138,6 +138,12 @@ t.test('a tiny experiment end to end: cells, results with intervals, the report'
     const adapter = await tdb.db.selectFrom('adapters').select('compute').where('id', '=', ft.adapter_id).executeTakeFirstOrThrow()
     t.equal(ft.compute_flops, (adapter.compute as any).flops, 'compute from the adapter')
     t.ok(ft.compute_flops > 0)
+    // the self-play compute beside it: 2·N per token its generation run processed (none for naive)
+    const job = await tdb.db.selectFrom('training_jobs').select('data').where('adapter_id', '=', ft.adapter_id).executeTakeFirstOrThrow()
+    const genId = (job.data.sources[0] as { generation_run_id: string }).generation_run_id
+    const gen = await tdb.db.selectFrom('generation_runs').select(['prompt_tokens', 'completion_tokens']).where('id', '=', genId).executeTakeFirstOrThrow()
+    t.equal(ft.generation_flops, 2 * (adapter.compute as any).total_params * (Number(gen.prompt_tokens) + Number(gen.completion_tokens)), `${ft.label}: generation compute`)
+    if (ft.protocol !== 'naive') t.ok(ft.generation_flops > 0)
   }
   const csv = await fetch(`${config.urls.evaluation}/experiments/${e.id}/results?format=csv`, { headers: auth })
   t.match(await csv.text(), /accuracy/)

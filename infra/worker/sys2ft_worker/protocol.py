@@ -187,6 +187,16 @@ class TrainingRequest(_Strict):
             "~30% more compute). null = auto: on when the activations would take more than 1 GiB."
         ),
     )
+    token_budget: int | None = Field(
+        default=None,
+        ge=1,
+        le=10**10,
+        description=(
+            "Matched compute: the tokens one epoch trains on. The examples are repeated (a small set) or "
+            "subsampled (a large one), in seeded order, until the next would pass the budget; at least one. "
+            "null: every example once per epoch."
+        ),
+    )
 
 
 class LossPoint(BaseModel):

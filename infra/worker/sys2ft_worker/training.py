@@ -173,11 +173,13 @@ class TrainingSpec:
     seed: int
     output_dir: str
     gradient_checkpointing: bool = False
+    token_budget: int | None = None
 
     def hyperparameters(self) -> dict[str, Any]:
         keys = (
             "loss_on", "learning_rate", "lr_scheduler", "warmup_ratio", "epochs", "batch_size",
             "gradient_accumulation_steps", "max_seq_len", "seed", "dtype", "device", "gradient_checkpointing",
+            "token_budget",
         )  # fmt: skip
         d = asdict(self)
         return {k: d[k] for k in keys} | {"lora": dict(self.lora), "optimizer": "adamw", "max_grad_norm": 1.0}
@@ -185,6 +187,26 @@ class TrainingSpec:
 
 class Cancelled(Exception):
     pass
+
+
+def fit_budget(lengths: Sequence[int], budget: int, seed: int) -> list[int]:
+    """Which examples (by index, with repeats) one epoch trains on to spend ``budget`` tokens: whole
+    seeded passes over the set, then a seeded part of one, stopping before the example that would pass
+    the budget (at least one example). Protocols whose samples differ in number and length are then
+    compared at the same training compute, which is what 6·N·D measures."""
+    import random
+
+    rng = random.Random(seed)
+    picked: list[int] = []
+    spent = 0
+    while True:
+        order = list(range(len(lengths)))
+        rng.shuffle(order)
+        for i in order:
+            if picked and spent + lengths[i] > budget:
+                return picked
+            picked.append(i)
+            spent += lengths[i]
 
 
 def _scheduler_name(name: str, warmup: int) -> str:
@@ -243,6 +265,12 @@ def run_training(
         raise ValueError(
             f"no example has a token to learn from (loss_on={spec.loss_on!r}, max_seq_len={spec.max_seq_len})"
         )
+    skipped = len(encoded) - len(usable)
+    budget: dict[str, int] | None = None
+    if spec.token_budget is not None:
+        picked = fit_budget([len(e[0]) for e in usable], spec.token_budget, spec.seed)
+        budget = {"tokens": spec.token_budget, "tokens_used": sum(len(usable[i][0]) for i in picked), "examples": len(picked), "distinct": len(set(picked))}
+        usable = [usable[i] for i in picked]
     if should_stop():
         raise Cancelled()
     if weights is not None:
@@ -286,7 +314,8 @@ def run_training(
             "trainable_params": int(trainable),
             "total_params": int(total),
             "examples": n,
-            "skipped_examples": len(encoded) - n,
+            "skipped_examples": skipped,
+            "budget": budget,
             "gradient_checkpointing": spec.gradient_checkpointing,
             "shared_weights": weights is not None,
         }
@@ -576,6 +605,7 @@ class TrainingManager:
                 seed=req.seed,
                 output_dir="",
                 gradient_checkpointing=checkpointing,
+                token_budget=req.token_budget,
             )
             job = TrainingJob(
                 id=tid,

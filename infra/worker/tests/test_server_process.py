@@ -115,7 +115,8 @@ def test_a_hung_worker_fences_its_training_when_it_resumes(server: str, tiny_dir
     import signal
 
     h = {"Authorization": f"Bearer {KEY}"}
-    ex = [{"messages": chat(f"What is zorblat {i}?", "A blue fish that hums.")} for i in range(8)]
+    # 1,600 steps: the training subprocess goes on while its server is stopped, so it must not finish in 3 s
+    ex = [{"messages": chat(f"What is zorblat {i}?", "A blue fish that hums.")} for i in range(32)]
     body = {"adapter_name": "fenced", "examples": ex, "epochs": 100, "batch_size": 2, "lease_s": 2.0, "lr_scheduler": "constant"}
     r = httpx.post(f"{server}/v1/trainings", json=body, headers=h)
     assert r.status_code == 202, r.text

@@ -59,13 +59,13 @@ export function formatResults(results: ExperimentResults): string {
       if (rows.length === 0) continue
       // the question types are whatever the set has (recall / implication; knowledge / reasoning)
       const types = [...new Set(rows.flatMap((r) => Object.keys(r.by_type)))].sort()
-      const head = ['method', 'n', 'accuracy [95% CI]', ...types, ...(set === 'news' ? ['train FLOPs'] : ['change vs base'])]
+      const head = ['method', 'n', 'accuracy [95% CI]', ...types, ...(set === 'news' ? ['train FLOPs', 'gen FLOPs'] : ['change vs base'])]
       const body = rows.map((r) => [
         label(r),
         String(r.accuracy.n),
         interval(r.accuracy),
         ...types.map((t) => interval(r.by_type[t])),
-        ...(set === 'news' ? [r.compute_flops ? r.compute_flops.toExponential(2) : ''] : [r.forgetting ? points(r.forgetting.estimate) : '']),
+        ...(set === 'news' ? [r.compute_flops ? r.compute_flops.toExponential(2) : '', r.generation_flops === null ? '' : r.generation_flops === 0 ? '0' : r.generation_flops.toExponential(2)] : [r.forgetting ? points(r.forgetting.estimate) : '']),
       ])
       const items = rows.find((r) => r.icl_gain)?.icl_gain?.items
       const n = rows[0]!.accuracy.n

@@ -12,7 +12,7 @@ const acc = (value: number) => ({ value, ci_low: value - 0.1, ci_high: value + 0
 const row = (method: ResultRow['method'], label: string, value: number, extra: Partial<ResultRow> = {}): ResultRow => ({
   model: 'm', method, set: 'news', label, cell: `eval:${method}`, eval_run_id: `ev_${method}`, adapter_id: null, training: null,
   accuracy: acc(value), by_type: { recall: acc(value + 0.1), implication: acc(value - 0.05) }, by_domain: {},
-  icl_gain: null, ft_icl_gap: null, gap_closed: null, overexposure: null, forgetting: null, compute_flops: null, ...extra,
+  icl_gain: null, ft_icl_gap: null, gap_closed: null, overexposure: null, forgetting: null, compute_flops: null, generation_flops: null, ...extra,
 })
 
 const gain = cmp('icl_gain', group(0.2, 0.1, 0.3), { recall: group(0.4, 0.2, 0.6), implication: group(0.05, -0.05, 0.15) })
@@ -23,13 +23,14 @@ const results: ExperimentResults = {
   rows: [
     row('base', 'base', 0.3),
     row('icl', 'ICL', 0.5, { icl_gain: gain }),
-    row('ft', 'FT · self_qa · 8/news · lr 2e-4 · 2 ep', 0.4, { icl_gain: gain, gap_closed: closed, ft_icl_gap: cmp('ft_icl_gap', group(0.1, 0, 0.2), {}), compute_flops: 1.5e15 }),
+    row('ft', 'FT · self_qa · 8/news · lr 2e-4 · 2 ep', 0.4, { icl_gain: gain, gap_closed: closed, ft_icl_gap: cmp('ft_icl_gap', group(0.1, 0, 0.2), {}), compute_flops: 1.5e15, generation_flops: 2.5e14 }),
   ],
 }
 const out = formatResults(results)
 
 t.match(out, /m — New News questions \(30 questions on 6 news items; chance 25%\)/)
-t.match(out, /method +n +accuracy \[95% CI\] +implication +recall +train FLOPs/, 'question types from the rows, sorted')
+t.match(out, /method +n +accuracy \[95% CI\] +implication +recall +train FLOPs +gen FLOPs/, 'question types from the rows, sorted')
+t.match(out, /1\.50e\+15 +2\.50e\+14/, 'training and generation compute side by side')
 t.match(out, /FT · self_qa · 8\/news · lr 2e-4 · 2 ep +30 +40\.0% \[30, 50\] +35\.0% \[25, 45\] +50\.0% \[40, 60\] +1\.50e\+15/)
 t.match(out, /ICL gain = ICL − base +\+20\.0 pt \[\+10, \+30\] +\+5\.0 pt \[-5, \+15\] +\+40\.0 pt \[\+20, \+60\]/)
 t.match(out, /gap closed · FT · self_qa · 8\/news · lr 2e-4 · 2 ep +0\.50 \[0\.20, 0\.90\] \(1% undef\.\) +undefined \(ICL ≤ base\) +0\.60 \[0\.30, 1\.00\]/, 'shown where the guard holds, withheld where not')

@@ -59,3 +59,11 @@ t.test('the request schema offers every preset (one list)', async (t) => {
   const { ExperimentRequest, PRESETS } = await import('../src/experiments/spec.ts')
   t.same((ExperimentRequest.properties.preset as unknown as { anyOf: { const: string }[] }).anyOf.map((s) => s.const), [...PRESETS])
 })
+
+t.test('matched compute by budget: a token budget per epoch, or FLOPs made tokens through N and epochs', async (t) => {
+  const budgetOf = (s: ResolvedSpec) => expandCells(s).filter((c) => c.kind === 'training').map((c) => (c.body.hyperparameters as { token_budget?: number }).token_budget)
+  t.same(budgetOf(spec({ training: { ...BASE_DEFAULTS.training, token_budget: 50_000 } })), [50_000])
+  // 6 · 1e9 · 2 epochs · 10,000 tokens = 1.2e14
+  t.same(budgetOf(spec({ training: { ...BASE_DEFAULTS.training, flops_budget: 1.2e14 } })), [10_000])
+  t.same(budgetOf(spec({})), [undefined], 'no budget: every sample once per epoch')
+})

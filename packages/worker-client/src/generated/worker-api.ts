@@ -528,6 +528,11 @@ export interface components {
              */
             seed?: number;
             /**
+             * Token Budget
+             * @description Matched compute: the tokens one epoch trains on. The examples are repeated (a small set) or subsampled (a large one), in seeded order, until the next would pass the budget; at least one. null: every example once per epoch.
+             */
+            token_budget?: number | null;
+            /**
              * Training Id
              * @description Client-chosen id for idempotency: an existing training with this id is returned (200).
              */

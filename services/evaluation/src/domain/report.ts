@@ -54,7 +54,7 @@ export async function buildReport(db: Kysely<Database>, ids: string[]): Promise<
   for (const run of runs) {
     const set = sets.get(run.set_id)!
     const adapter = run.adapter_id ? adapters.get(run.adapter_id) : undefined
-    const flops = Number((adapter?.compute as { flops?: unknown } | undefined)?.flops)
+    const flops = Number(adapter?.compute.flops)
     const trained = run.adapter_id ? (training.get(run.adapter_id) ?? null) : null
     let label = runLabel(run.mode, trained, adapter?.name ?? null, { ...(models.size > 1 ? { model: run.model } : {}), control: set.kind === 'control' })
     // two runs of one method (other seeds, other sets) stay distinguishable
@@ -64,6 +64,7 @@ export async function buildReport(db: Kysely<Database>, ids: string[]): Promise<
     reportRuns.push({
       id: run.id, label, model: run.model, adapter_id: run.adapter_id, adapter_name: adapter?.name ?? null, mode: run.mode, scoring: run.scoring, primary: primaryOf(run),
       set_id: run.set_id, set_name: set.name, set_kind: set.kind, state: run.state, compute_flops: Number.isFinite(flops) && flops > 0 ? flops : null,
+      generation_flops: trained?.generation_tokens != null && adapter?.compute.total_params ? 2 * adapter.compute.total_params * trained.generation_tokens : null,
       training: trained, series: seriesOf(run.mode, trained, run.model),
       summary: await currentSummary(db, run, { intervals: true }),
     })

@@ -22,7 +22,7 @@ export async function describeAdapters(db: Kysely<Database>, adapterIds: string[
     .execute()
   const sourcesOf = (data: unknown) => ((data as { sources?: { generation_run_id?: string; news_set_id?: string }[] }).sources ?? [])
   const genIds = [...new Set(adapters.flatMap((a) => sourcesOf(a.data).flatMap((s) => (s.generation_run_id ? [s.generation_run_id] : []))))]
-  const gens = new Map(genIds.length ? (await db.selectFrom('generation_runs').select(['id', 'protocol', 'options']).where('id', 'in', genIds).execute()).map((g) => [g.id, g]) : [])
+  const gens = new Map(genIds.length ? (await db.selectFrom('generation_runs').select(['id', 'protocol', 'options', 'prompt_tokens', 'completion_tokens']).where('id', 'in', genIds).execute()).map((g) => [g.id, g]) : [])
   return new Map(
     adapters.filter((a) => sourcesOf(a.data).length > 0).map((a) => {
       const hp = a.hyperparameters as { learning_rate?: unknown; epochs?: unknown; lora?: { r?: unknown } }
@@ -40,6 +40,7 @@ export async function describeAdapters(db: Kysely<Database>, adapterIds: string[
         epochs: int(hp.epochs),
         lora_r: int(hp.lora?.r),
         seed: a.seed,
+        generation_tokens: runs.every((g) => g) ? runs.reduce((sum, g) => sum + Number(g!.prompt_tokens) + Number(g!.completion_tokens), 0) : null,
       }]
     }),
   )

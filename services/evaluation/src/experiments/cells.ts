@@ -1,5 +1,17 @@
 import { REGISTRY, type ProtocolModule } from '@sys2ft/generation/protocols'
-import { BASE_DEFAULTS, samplesFor, type ProtocolVariantT, type ResolvedSpec, type ScoringMethodT, type ScoringSpecT } from './spec.ts'
+import { BASE_DEFAULTS, MODEL_PARAMS, samplesFor, type ProtocolVariantT, type ResolvedSpec, type ScoringMethodT, type ScoringSpecT } from './spec.ts'
+
+/**
+ * Matched compute by budget: the tokens per epoch every training spends (`token_budget`), or those
+ * that make a `flops_budget` of 6·N·D for this model and number of epochs.
+ */
+function tokenBudget(spec: ResolvedSpec, model: string, epochs: number): { token_budget?: number } {
+  const { token_budget, flops_budget } = spec.training
+  if (token_budget !== undefined) return { token_budget }
+  const n = spec.model_params[model] ?? MODEL_PARAMS[model]
+  if (flops_budget === undefined || n === undefined) return {}
+  return { token_budget: Math.max(1, Math.round(flops_budget / (6 * n * epochs))) }
+}
 
 /** How a protocol's data is trained unless the experiment says otherwise (its module knows: EntiGraph's text takes the loss on every token). */
 const protocolTraining = (name: ProtocolVariantT['protocol']): { loss_on?: 'assistant' | 'all' } => (REGISTRY[name] as ProtocolModule).training ?? {}
@@ -95,7 +107,7 @@ export function expandCells(spec: ResolvedSpec): CellPlan[] {
                   body: {
                     base_model: model,
                     data: [{ generation_run_id: '' }],
-                    hyperparameters: { ...protocolTraining(v.protocol), lora: { r, alpha: 2 * r }, learning_rate: lr, epochs, batch_size: spec.training.batch_size, max_seq_len: spec.training.max_seq_len, lr_scheduler: spec.training.lr_scheduler, warmup_ratio: spec.training.warmup_ratio, ...(spec.training.gradient_checkpointing != null && { gradient_checkpointing: spec.training.gradient_checkpointing }) },
+                    hyperparameters: { ...protocolTraining(v.protocol), lora: { r, alpha: 2 * r }, learning_rate: lr, epochs, batch_size: spec.training.batch_size, max_seq_len: spec.training.max_seq_len, lr_scheduler: spec.training.lr_scheduler, warmup_ratio: spec.training.warmup_ratio, ...(spec.training.gradient_checkpointing != null && { gradient_checkpointing: spec.training.gradient_checkpointing }), ...tokenBudget(spec, model, epochs) },
                     seed,
                   },
                   bind: [{ path: 'data.0.generation_run_id', from: genKey, field: 'resource_id' }],

@@ -39,6 +39,7 @@ export async function resolveSpec(db: Kysely<Database>, req: ExperimentRequestT,
   if (control && !controlSet) throw invalid([{ path: '/control', message: 'no control set is loaded' }])
 
   const training = { ...BASE_DEFAULTS.training, ...p.training, ...req.training }
+  if (training.token_budget !== undefined && training.flops_budget !== undefined) throw invalid([{ path: '/training/flops_budget', message: 'give token_budget or flops_budget, not both' }])
   const models = req.models ?? p.models ?? [await ctx.defaultModel()]
   if (ctx.checkModel) {
     // Every cell's generation and base/ICL runs go to the configured worker, so it must serve each model.
@@ -48,6 +49,12 @@ export async function resolveSpec(db: Kysely<Database>, req: ExperimentRequestT,
   const samples_per_news = req.samples_per_news ?? p.samples_per_news ?? BASE_DEFAULTS.samples_per_news
   const match_compute = req.match_compute ?? p.match_compute ?? BASE_DEFAULTS.match_compute
   const model_params = match_compute ? matchedParams(models, req.model_params ?? {}, samples_per_news) : {}
+  if (training.flops_budget !== undefined) {
+    // a FLOPs budget becomes tokens through each model's N: it must be known
+    const unknown = models.filter((m) => (req.model_params?.[m] ?? MODEL_PARAMS[m]) === undefined)
+    if (unknown.length) throw invalid([{ path: '/training/flops_budget', message: `needs the parameter count of ${unknown.join(', ')}: give it in model_params` }])
+    for (const m of models) model_params[m] ??= req.model_params?.[m] ?? MODEL_PARAMS[m]!
+  }
   return {
     name: req.name ?? `${preset ?? 'experiment'} on ${domains?.join('+') ?? (DOMAINS.length === new Set(items.map((i) => i.domain)).size ? 'all domains' : 'a subset')}`,
     preset,

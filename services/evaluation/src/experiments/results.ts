@@ -57,6 +57,7 @@ export async function experimentResults(db: Kysely<Database>, cells: CellRow[]):
       overexposure: run.mode === 'ft_icl' ? cmp('overexposure', 'ft_icl', id) : null,
       forgetting: run.set_kind === 'control' && run.mode === 'ft' ? cmp('forgetting', 'ft', id) : null,
       compute_flops: run.compute_flops,
+      generation_flops: run.generation_flops,
     }
   })
   const chance = report.runs[0]?.summary?.overall.chance ?? 0.25

@@ -100,6 +100,8 @@ export const ExperimentRequest = Type.Object(
           lr_scheduler: Type.Optional(Type.Union([Type.Literal('linear'), Type.Literal('cosine'), Type.Literal('constant')])),
           warmup_ratio: Type.Optional(Type.Number({ minimum: 0, maximum: 0.5 })),
           gradient_checkpointing: Type.Optional(Type.Union([Type.Boolean(), Type.Null()], { description: 'Recompute activations in backward (less memory, ~30% more compute); null (default): the worker decides.' })),
+          token_budget: Type.Optional(Type.Integer({ minimum: 1, maximum: 1e10, description: 'Matched compute: every training trains on this many tokens per epoch, its protocol’s samples repeated or subsampled to meet it (so protocols compare at equal training FLOPs, whatever their sample counts and lengths).' })),
+          flops_budget: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Matched compute in FLOPs: every training spends about this many (6·N·D), i.e. a token budget of FLOPs / (6 · N · epochs) for a model with N parameters. Not with token_budget.' })),
         },
         { additionalProperties: false },
       ),
@@ -139,7 +141,7 @@ export interface ResolvedSpec {
   protocols: ProtocolVariantT[]
   samples_per_news: number[]
   generation: { temperature: number; top_p: number; max_tokens: number; questions_per_call: number; items_per_call: number; max_rounds: number }
-  training: { learning_rate: number[]; epochs: number[]; lora_r: number[]; batch_size: number; max_seq_len: number; lr_scheduler: 'linear' | 'cosine' | 'constant'; warmup_ratio: number; gradient_checkpointing?: boolean | null }
+  training: { learning_rate: number[]; epochs: number[]; lora_r: number[]; batch_size: number; max_seq_len: number; lr_scheduler: 'linear' | 'cosine' | 'constant'; warmup_ratio: number; gradient_checkpointing?: boolean | null; token_budget?: number; flops_budget?: number }
   seeds: number[]
   scoring: ScoringSpecT
   evaluation: { answer_prefix: string; max_tokens?: number }

@@ -26,6 +26,7 @@ export const TrainingDescription = Type.Object(
     epochs: Nullable(Type.Integer()),
     lora_r: Nullable(Type.Integer()),
     seed: Nullable(Type.Integer()),
+    generation_tokens: Nullable(Type.Integer({ description: 'Tokens the model processed making the adapter’s data (prompt + completion tokens of its generation runs): the self-play compute beside the training compute.' })),
   },
   { description: 'What the adapter is: how its training data was made and how it was trained (from its training job and generation run).' },
 )
@@ -44,6 +45,7 @@ export const ReportRun = Type.Object({
   set_kind: Type.Union([Type.Literal('news'), Type.Literal('control')]),
   state: Type.String(),
   compute_flops: Type.Union([Type.Number(), Type.Null()], { description: 'The adapter’s training compute (adapters.compute.flops), when it carries it.' }),
+  generation_flops: Type.Union([Type.Number(), Type.Null()], { description: 'The compute of making its data: 2·N per token the generating model processed (forward passes only; N = the adapter’s total parameters).' }),
   training: Nullable(TrainingDescription),
   series: Type.String({ description: 'The chart series the run belongs to: mode, protocol (with shadowing and replay) and model, e.g. "FT self_qa · qwen2.5-coder-0.5b-instruct".' }),
   summary: Type.Union([Summary, Type.Null()]),

@@ -37,6 +37,7 @@ export const ResultRow = Type.Object({
   overexposure: Nullable(Comparison),
   forgetting: Nullable(Comparison),
   compute_flops: Nullable(Type.Number()),
+  generation_flops: Nullable(Type.Number({ description: 'The compute of making the adapter’s data (2·N per token generated or read with the news in context).' })),
 })
 
 export const ExperimentResults = Type.Object({

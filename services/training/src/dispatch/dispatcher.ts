@@ -151,6 +151,7 @@ export class Dispatcher {
         gradient_accumulation_steps: hp.gradient_accumulation_steps,
         max_seq_len: hp.max_seq_len,
         gradient_checkpointing: hp.gradient_checkpointing ?? null,
+        token_budget: hp.token_budget ?? null,
       })
     } catch (err) {
       if (!(err instanceof WorkerError)) throw err

@@ -46,6 +46,7 @@ export const Hyperparameters = Type.Object(
     max_seq_len: Type.Integer({ minimum: 16, maximum: 32768, default: 1024 }),
     loss_on: Type.Union([Type.Literal('assistant'), Type.Literal('all')], { default: 'assistant', description: '`assistant`: learn only the assistant turns.' }),
     gradient_checkpointing: Type.Union([Type.Boolean(), Type.Null()], { default: null, description: 'Recompute activations in backward (less memory, ~30% more compute); null = the worker decides (on when activations would exceed 1 GiB).' }),
+    token_budget: Type.Union([Type.Integer({ minimum: 1, maximum: 1e10 }), Type.Null()], { default: null, description: 'Matched compute: the tokens one epoch trains on; the examples are repeated or subsampled (seeded) to spend it. null: every example once per epoch.' }),
   },
   { additionalProperties: false, default: {}, description: 'LoRA and optimiser settings; every default is recorded on the job.' },
 )
