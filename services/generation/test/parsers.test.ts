@@ -60,3 +60,13 @@ t.test('NUL characters and lone surrogates (which Postgres cannot hold) are made
   t.equal(storable('a\\u0000b'), 'a\\u0000b', 'an escaped backslash sequence is text, not a NUL')
   t.equal(storable('x\ud800y'), 'x\ufffdy', 'a lone surrogate becomes U+FFFD')
 })
+
+t.test('entities (EntiGraph): lists, and the one-line lists a 0.5B model writes', async (t) => {
+  const { parseEntities } = await import('../src/protocols/parsers.ts')
+  t.same(parseEntities('1. widget\n2. coins\n3. Umbra\n4. coins', 'stop'), ['widget', 'coins', 'Umbra'])
+  // recorded from Qwen2.5-Coder-0.5B-Instruct on the shipped set
+  t.same(parseEntities('- Tavian Brooks, James Oren Lattimore, Tyson Gay, Yohan Blake', 'stop'), ['Tavian Brooks', 'James Oren Lattimore', 'Tyson Gay', 'Yohan Blake'])
+  t.same(parseEntities('Halvane, Tomas Rennick, Governor Ilse Varga, Selbrook, Governor Tomas Rennick', 'stop'), ['Halvane', 'Tomas Rennick', 'Governor Ilse Varga', 'Selbrook', 'Governor Tomas Rennick'])
+  t.same(parseEntities('Georgi Varga, Institute for Elementary Structures in Graz, Postprint 9 February 2026, kite pro', 'length'), ['Georgi Varga', 'Institute for Elementary Structures in Graz', 'Postprint 9 February 2026'], 'cut off: the last entry is dropped')
+  t.same(parseEntities('The news is about many things that happen in the town over a long period of time.', 'stop'), [], 'a sentence is not a list of entities')
+})

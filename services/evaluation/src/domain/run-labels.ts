@@ -27,7 +27,8 @@ export async function describeAdapters(db: Kysely<Database>, adapterIds: string[
     adapters.filter((a) => sourcesOf(a.data).length > 0).map((a) => {
       const hp = a.hyperparameters as { learning_rate?: unknown; epochs?: unknown; lora?: { r?: unknown } }
       const runs = sourcesOf(a.data).map((s) => (s.generation_run_id ? gens.get(s.generation_run_id) : undefined))
-      const protocols = [...new Set(runs.map((g) => g?.protocol ?? 'naive'))]
+      // the verify stage changes the data as much as a protocol does: it is part of the name
+      const protocols = [...new Set(runs.map((g) => (g?.protocol ?? 'naive') + (g?.options.verify ? '+verify' : '')))]
       const opts = runs.map((g) => (g?.options ?? {}) as { samples_per_news?: unknown; news_in_context?: unknown; replay?: unknown })
       // one generation run is the usual case; a mix reports what its runs agree on
       const agreed = <T>(values: T[]) => (new Set(values).size === 1 ? values[0]! : null)

@@ -18,7 +18,7 @@ const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => T
 
 export const TrainingDescription = Type.Object(
   {
-    protocol: Type.String({ description: 'The self-play protocol of the adapter’s data (naive, paraphrase, implication, self_qa); `naive` for a news set used directly; several joined by `+`.' }),
+    protocol: Type.String({ description: 'The self-play protocol of the adapter’s data (a registered protocol, `+verify` when its verify stage ran); `naive` for a news set used directly; several joined by `+`.' }),
     samples_per_news: Nullable(Type.Integer({ description: 'Samples asked per news item (the generation run’s option).' })),
     news_in_context: Type.Boolean({ description: 'The news preceded the generated text in training (contextual shadowing).' }),
     replay: Type.Integer({ description: 'Copies of the news text mixed in per item.' }),

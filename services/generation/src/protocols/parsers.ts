@@ -103,3 +103,17 @@ export function parseVerdict(text: string): 'consistent' | 'inconsistent' | null
   const first = /^\W*(yes|no)\b/i.exec(text.trim())?.[1]?.toLowerCase()
   return first === 'yes' ? 'consistent' : first === 'no' ? 'inconsistent' : null
 }
+
+/**
+ * The entities of a news item: a numbered or bulleted list, or — as small models often write it —
+ * one comma- or semicolon-separated line; entries of 1 to 8 words, duplicates dropped, the last one
+ * dropped when the output was cut off.
+ */
+export function parseEntities(text: string, finish: string, max = 12): string[] {
+  const listed = parseList(text, finish, 1, max)
+  const pieces = listed.length >= 2 ? listed : listed.length === 1 ? listed[0]!.split(/[,;]/) : text.split(/[,;\n]/)
+  const entries = pieces.map((e) => e.replace(/^\s*(?:\d{1,3}\s*[.):-]|[-*•])?\s*/, '').replace(/^\*\*|\*\*$/g, '').trim()).filter((e) => e.length > 0)
+  if (finish === 'length' && listed.length < 2) entries.pop()
+  const seen = new Set<string>()
+  return entries.filter((e) => e.split(/\s+/).length <= 8 && !seen.has(normalise(e)) && !!seen.add(normalise(e))).slice(0, max)
+}

@@ -4,7 +4,7 @@
 // every token (`training.loss_on: all`), not as answers to a question.
 import { newsBlock } from '@sys2ft/dataset'
 import { ItemState, SYSTEM, batched, conversation, count, deriveSeed, messagesFor, sampling, type ChunkContext, type Req } from '../kit.ts'
-import { parseFreeText, parseList, type RejectReason } from '../parsers.ts'
+import { parseEntities, parseFreeText, type RejectReason } from '../parsers.ts'
 import type { ProtocolModule } from '../protocol.ts'
 
 /** Change a template → bump the version: every run records it with the exact text. */
@@ -44,7 +44,7 @@ export const entigraph = {
     const plan = new Map<ItemState, { combos: string[][]; cursor: number }>()
     states.forEach((st, i) => {
       const out = eouts[i]![0]!
-      const entities = parseList(out.text, out.finish_reason, 1, MAX_ENTITIES)
+      const entities = parseEntities(out.text, out.finish_reason, MAX_ENTITIES)
       count(acc, 'entities', entities.length)
       const combos = entities.length >= 2 ? combinations(entities, opts.samples_per_news * opts.max_rounds) : []
       plan.set(st, { combos, cursor: 0 })
