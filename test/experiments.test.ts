@@ -145,6 +145,10 @@ t.test('a tiny experiment end to end: cells, results with intervals, the report'
     t.equal(ft.generation_flops, 2 * (adapter.compute as any).total_params * (Number(gen.prompt_tokens) + Number(gen.completion_tokens)), `${ft.label}: generation compute`)
     if (ft.protocol !== 'naive') t.ok(ft.generation_flops > 0)
   }
+  // the list answers each experiment as GET /experiments/{id} does (built from one query for all cells)
+  const listed = (await (await fetch(`${config.urls.evaluation}/experiments?limit=100`, { headers: auth })).json()).data.find((x: { id: string }) => x.id === e.id)
+  const one = await (await fetch(`${config.urls.evaluation}/experiments/${e.id}`, { headers: auth })).json()
+  t.same({ ...listed, estimate: null }, { ...one, estimate: null }, 'listed as got')
   const csv = await fetch(`${config.urls.evaluation}/experiments/${e.id}/results?format=csv`, { headers: auth })
   t.match(await csv.text(), /accuracy/)
   const html = await fetch(`${config.urls.evaluation}/experiments/${e.id}/report`, { headers: auth })

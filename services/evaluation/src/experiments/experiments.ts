@@ -38,6 +38,15 @@ export async function getExperiment(db: Kysely<Database>, id: string): Promise<E
 
 export const getCells = (db: Kysely<Database>, id: string) => db.selectFrom('experiment_cells').selectAll().where('experiment_id', '=', id).orderBy('position').execute()
 
+/** The cells of several experiments in one query (a list page), each experiment's in position order. */
+export async function cellsOf(db: Kysely<Database>, ids: string[]): Promise<Map<string, CellRow[]>> {
+  const out = new Map<string, CellRow[]>(ids.map((id) => [id, []]))
+  if (ids.length === 0) return out
+  const rows = await db.selectFrom('experiment_cells').selectAll().where('experiment_id', 'in', ids).orderBy('experiment_id').orderBy('position').execute()
+  for (const c of rows) out.get(c.experiment_id)!.push(c)
+  return out
+}
+
 export async function listExperiments(db: Kysely<Database>, q: { limit: number; after?: string | undefined; state?: string | undefined }) {
   let query = db.selectFrom('experiments').selectAll().orderBy('id', 'desc').limit(q.limit + 1)
   if (q.after) query = query.where('id', '<', q.after)
