@@ -27,3 +27,10 @@ t.test('the verify stage is part of the name, and generation compute is counted'
   t.match(d.get(plain), { protocol: 'self_qa', samples_per_news: 4, generation_tokens: 150 })
   t.match(d.get(verified), { protocol: 'self_qa+verify', generation_tokens: 380 }, 'two rows of one protocol, told apart (the 0.5B run printed “self_qa … #2”)')
 })
+
+t.test('a matched budget is named in the label', async (t) => {
+  const { runLabel } = await import('../src/domain/run-labels.ts')
+  const training = { protocol: 'entigraph', samples_per_news: 8, news_in_context: false, replay: 0, learning_rate: 2e-4, epochs: 2, lora_r: 16, seed: 0, generation_tokens: 10, token_budget: 12_000 }
+  t.equal(runLabel('ft', training, null, {}), 'FT · entigraph · 8/news · 12k tok/ep · lr 2e-4 · 2 ep')
+  t.equal(runLabel('ft', { ...training, token_budget: null }, null, {}), 'FT · entigraph · 8/news · lr 2e-4 · 2 ep')
+})

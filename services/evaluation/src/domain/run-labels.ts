@@ -25,7 +25,8 @@ export async function describeAdapters(db: Kysely<Database>, adapterIds: string[
   const gens = new Map(genIds.length ? (await db.selectFrom('generation_runs').select(['id', 'protocol', 'options', 'prompt_tokens', 'completion_tokens']).where('id', 'in', genIds).execute()).map((g) => [g.id, g]) : [])
   return new Map(
     adapters.filter((a) => sourcesOf(a.data).length > 0).map((a) => {
-      const hp = a.hyperparameters as { learning_rate?: unknown; epochs?: unknown; lora?: { r?: unknown } }
+      // read loosely: an adapter stored before a setting existed lacks it
+      const hp = a.hyperparameters as { learning_rate?: unknown; epochs?: unknown; lora?: { r?: unknown }; token_budget?: unknown }
       const runs = sourcesOf(a.data).map((s) => (s.generation_run_id ? gens.get(s.generation_run_id) : undefined))
       // the verify stage changes the data as much as a protocol does: it is part of the name
       const protocols = [...new Set(runs.map((g) => (g?.protocol ?? 'naive') + (g?.options.verify ? '+verify' : '')))]
@@ -40,6 +41,7 @@ export async function describeAdapters(db: Kysely<Database>, adapterIds: string[
         learning_rate: num(hp.learning_rate),
         epochs: int(hp.epochs),
         lora_r: int(hp.lora?.r),
+        token_budget: int(hp.token_budget),
         seed: a.seed,
         generation_tokens: runs.every((g) => g) ? runs.reduce((sum, g) => sum + Number(g!.prompt_tokens) + Number(g!.completion_tokens), 0) : null,
       }]
@@ -59,11 +61,16 @@ const lr = (x: number) => `lr ${x.toExponential().replace('e+', 'e')}`
  * added when the report has several, "control" for a control-set run. An adapter whose training
  * cannot be traced (trained outside this stack) keeps its name.
  */
+/** 12000 → 12k, 1500000 → 1.5M: a token budget at a glance. */
+const tokens = (n: number) => (n >= 1e6 ? `${+(n / 1e6).toPrecision(3)}M` : n >= 1e3 ? `${+(n / 1e3).toPrecision(3)}k` : String(n))
+
 export function runLabel(mode: Mode, training: TrainingDescriptionT | null, adapterName: string | null, extra: { model?: string; control?: boolean }): string {
   const parts: string[] = [MODE_LABEL[mode]]
   if (training) {
     parts.push(variantPhrase(training))
     if (training.samples_per_news !== null) parts.push(`${training.samples_per_news}/news`)
+    // at a matched budget the samples are repeated or subsampled: the budget says what was trained on
+    if (training.token_budget !== null) parts.push(`${tokens(training.token_budget)} tok/ep`)
     if (training.learning_rate !== null) parts.push(lr(training.learning_rate))
     if (training.epochs !== null) parts.push(`${training.epochs} ep`)
   } else if (adapterName) parts.push(adapterName)

@@ -26,6 +26,7 @@ export const TrainingDescription = Type.Object(
     epochs: Nullable(Type.Integer()),
     lora_r: Nullable(Type.Integer()),
     seed: Nullable(Type.Integer()),
+    token_budget: Nullable(Type.Integer({ description: 'Matched compute: the tokens per epoch its training spent (hyperparameters.token_budget); null: every sample once per epoch.' })),
     generation_tokens: Nullable(Type.Integer({ description: 'Tokens the model processed making the adapter’s data (prompt + completion tokens of its generation runs): the self-play compute beside the training compute.' })),
   },
   { description: 'What the adapter is: how its training data was made and how it was trained (from its training job and generation run).' },
