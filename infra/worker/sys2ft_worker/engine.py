@@ -122,10 +122,11 @@ class SamplingKey:
     max_tokens: int
     stop: tuple[str, ...]
     seed: int | None
+    top_logprobs: int = 0
 
     @classmethod
     def of(cls, r: GenerateRequestItem) -> "SamplingKey":
-        return cls(r.adapter, r.temperature, r.top_p, r.max_tokens, tuple(r.stop or ()), r.seed)
+        return cls(r.adapter, r.temperature, r.top_p, r.max_tokens, tuple(r.stop or ()), r.seed, r.top_logprobs)
 
 
 def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:

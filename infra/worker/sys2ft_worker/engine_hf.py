@@ -44,7 +44,7 @@ from .errors import EngineError, UnknownAdapter
 from .models import ResolvedModel
 from .training import TrainingMemory
 from .training_memory import GiB, share_base_weights
-from .protocol import Completion, GenerateRequestItem, GenerateResult, Score, ScoreItem, ScoreResult, ScoreStrategy
+from .protocol import Completion, GenerateRequestItem, GenerateResult, Score, ScoreItem, ScoreResult, ScoreStrategy, TokenLogprobs
 
 log = logging.getLogger(__name__)
 
@@ -379,12 +379,17 @@ class HFEngine:
         logits = out.logits[:, -1, :]
         next_pos = positions[:, -1:] + 1
         generated: list[list[int]] = [[] for _ in range(b)]
+        # context distillation: per generated token its log-probability and the row's top-k (fp32)
+        wants = [r for r, w in enumerate(rows) if w.key.top_logprobs > 0]
+        traces: list[list[TokenLogprobs]] = [[] for _ in range(b)]
         finished = [False] * b
         reasons = ["length"] * b
         tails = [max((len(s) for s in w.key.stop), default=0) + 3 for w in rows]
         while True:
             stop_if_asked(should_stop)
             tokens = self._sample(logits, rows, gens)
+            if wants:
+                self._trace(logits, rows, wants, tokens, finished, traces)
             for r, tok in enumerate(tokens):
                 if finished[r]:
                     continue
@@ -421,8 +426,30 @@ class HFEngine:
                 text, hit = cut_at_stop(text, rows[r].key.stop)
                 if hit:
                     reasons[r] = "stop"
-            completions.append(Completion(text=text, finish_reason=reasons[r], completion_tokens=len(toks)))  # type: ignore[arg-type]
+            completions.append(
+                Completion(
+                    text=text,
+                    finish_reason=reasons[r],  # type: ignore[arg-type]
+                    completion_tokens=len(toks),
+                    tokens=traces[r] if rows[r].key.top_logprobs > 0 else None,
+                )
+            )
         return completions
+
+    @staticmethod
+    def _trace(
+        logits: torch.Tensor, rows: list["_Row"], wants: list[int], tokens: list[int], finished: list[bool], traces: list[list[TokenLogprobs]]
+    ) -> None:
+        live = [r for r in wants if not finished[r]]
+        if not live:
+            return
+        lp = torch.log_softmax(logits[live].float(), dim=-1)
+        k = max(rows[r].key.top_logprobs for r in live)
+        top_lp, top_id = lp.topk(k, dim=-1)
+        for pos, r in enumerate(live):
+            kr = rows[r].key.top_logprobs
+            top = list(zip(top_id[pos, :kr].tolist(), top_lp[pos, :kr].tolist()))
+            traces[r].append(TokenLogprobs(id=tokens[r], logprob=float(lp[pos, tokens[r]]), top=top))
 
     def _hits_stop(self, generated: list[int], stops: tuple[str, ...], tail: int) -> bool:
         text = self.tokenizer.decode(generated[-tail:], skip_special_tokens=True)

@@ -40,7 +40,7 @@ from .config import Settings, cpu_supports_bf16
 from .engine import EngineStats, StopCheck, check_length, cut_at_stop, render_context_ids, render_score_context, stop_if_asked
 from .errors import EngineError, EngineUnavailable
 from .models import ResolvedModel
-from .protocol import Completion, GenerateRequestItem, GenerateResult, Score, ScoreItem, ScoreResult, ScoreStrategy
+from .protocol import Completion, GenerateRequestItem, GenerateResult, Score, ScoreItem, ScoreResult, ScoreStrategy, TokenLogprobs
 
 log = logging.getLogger(__name__)
 _GIB = 1 << 30
@@ -196,6 +196,7 @@ class VLLMEngine:
                     max_tokens=r.max_tokens,
                     stop=list(r.stop or []) or None,
                     seed=r.seed,
+                    **({"logprobs": r.top_logprobs} if r.top_logprobs > 0 else {}),
                 )
             )
             loras.append(self._lora(r.adapter))
@@ -207,7 +208,8 @@ class VLLMEngine:
             for o in out.outputs:
                 text, hit = cut_at_stop(o.text, requests[i].stop or [])
                 reason: Literal["stop", "length"] = "stop" if hit or o.finish_reason == "stop" else "length"
-                comps.append(Completion(text=text, finish_reason=reason, completion_tokens=len(o.token_ids)))
+                tokens = _traces(o.token_ids, o.logprobs, requests[i].top_logprobs) if requests[i].top_logprobs > 0 else None
+                comps.append(Completion(text=text, finish_reason=reason, completion_tokens=len(o.token_ids), tokens=tokens))
             results.append(GenerateResult(index=i, prompt_tokens=lengths[i], completions=comps))
         return results
 
@@ -300,3 +302,13 @@ class VLLMEngine:
                     llm.llm_engine.engine_core.shutdown()  # stops the spawned engine-core process now
                 except Exception:  # noqa: BLE001 - already down
                     pass
+
+
+def _traces(token_ids: Sequence[int], logprobs: Any, k: int) -> list[TokenLogprobs]:
+    """vLLM's per-token logprobs (a dict per step: the sampled token and the top k, by rank) as the
+    contract's TokenLogprobs."""
+    out = []
+    for tok, step in zip(token_ids, logprobs or []):
+        ranked = sorted(((tid, lp) for tid, lp in step.items() if lp.rank is not None and lp.rank <= k), key=lambda e: e[1].rank)
+        out.append(TokenLogprobs(id=int(tok), logprob=float(step[tok].logprob), top=[(int(t), float(lp.logprob)) for t, lp in ranked[:k]]))
+    return out

@@ -58,6 +58,16 @@ class GenerateRequestItem(_Context):
     max_tokens: int = Field(default=256, ge=1, le=4096)
     stop: Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=8)] | None = None
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    top_logprobs: int = Field(
+        default=0,
+        ge=0,
+        le=20,
+        description=(
+            "For context distillation: with k > 0, each completion lists its generated tokens, each with its "
+            "log-probability and the k most likely tokens with theirs (float32, from the model's distribution "
+            "before temperature and top-p)."
+        ),
+    )
 
 
 class GenerateRequest(_Strict):
@@ -65,10 +75,19 @@ class GenerateRequest(_Strict):
     requests: Annotated[list[GenerateRequestItem], Field(min_length=1, max_length=512)]
 
 
+class TokenLogprobs(BaseModel):
+    id: int = Field(description="The generated token.")
+    logprob: float = Field(description="Its log-probability.")
+    top: list[tuple[int, float]] = Field(description="The k most likely tokens at this step, as [id, log-probability], most likely first.")
+
+
 class Completion(BaseModel):
     text: str
     finish_reason: FinishReason
     completion_tokens: int
+    tokens: list[TokenLogprobs] | None = Field(
+        default=None, description="With top_logprobs > 0: every generated token (EOS included; before any stop-string cut)."
+    )
 
 
 class GenerateResult(BaseModel):

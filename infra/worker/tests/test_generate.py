@@ -32,7 +32,7 @@ def test_response_shape_and_request_id(client: TestClient) -> None:
     (res,) = body["results"]
     assert res["index"] == 0 and res["prompt_tokens"] > 0
     (comp,) = res["completions"]
-    assert set(comp) == {"text", "finish_reason", "completion_tokens"}
+    assert set(comp) == {"text", "finish_reason", "completion_tokens", "tokens"} and comp["tokens"] is None
     assert body["usage"] == {"prompt_tokens": res["prompt_tokens"], "completion_tokens": comp["completion_tokens"]}
     assert body["elapsed_s"] >= 0
     assert client.get("/healthz").headers["x-request-id"].startswith("req_")
@@ -110,3 +110,31 @@ def test_batch_larger_than_max_batch_is_chunked(client: TestClient, worker: Any)
     body = gen(client, [{"prompt": "hello", "n": 40, "max_tokens": 2, "seed": 5}])
     assert len(body["results"][0]["completions"]) == 40
     assert stats.snapshot()["prefill_batches"] - before == 2  # 40 sequences, max_batch 32
+
+
+def test_top_logprobs_trace_every_generated_token(client: TestClient) -> None:
+    """Context distillation's teacher signal: per generated token its log-probability and the top k.
+    Greedy, the token is the most likely one; the traced log-probabilities sum to the continuation's
+    score (same model, same context, fp32)."""
+    req = {"messages": chat("Tell me about the zorblat."), "max_tokens": 6, "temperature": 0, "top_logprobs": 3}
+    body = gen(client, [req, {**req, "top_logprobs": 0}])
+    c = body["results"][0]["completions"][0]
+    assert len(c["tokens"]) == c["completion_tokens"] > 0
+    for t in c["tokens"]:
+        assert len(t["top"]) == 3
+        assert t["id"] == t["top"][0][0] and t["logprob"] == t["top"][0][1], "greedy takes the most likely token"
+        lps = [lp for _, lp in t["top"]]
+        assert lps == sorted(lps, reverse=True) and all(lp <= 0 for lp in lps)
+    assert body["results"][1]["completions"][0]["tokens"] is None, "no trace unless asked"
+    assert body["results"][1]["completions"][0]["text"] == c["text"], "asking for a trace changes nothing else"
+    if c["finish_reason"] == "length":  # every token is part of the text (no EOS to leave out)
+        score = client.post("/v1/score", json={"items": [{"messages": req["messages"], "continuations": [c["text"]]}]}).json()
+        traced = sum(t["logprob"] for t in c["tokens"])
+        assert abs(score["results"][0]["scores"][0]["logprob"] - traced) < 1e-3
+
+
+def test_top_logprobs_sampled(client: TestClient) -> None:
+    body = gen(client, [{"messages": chat("hi"), "max_tokens": 5, "temperature": 1.0, "seed": 3, "n": 2, "top_logprobs": 2}])
+    for c in body["results"][0]["completions"]:
+        assert len(c["tokens"]) == c["completion_tokens"]
+        assert all(len(t["top"]) == 2 and t["logprob"] <= 0 for t in c["tokens"])

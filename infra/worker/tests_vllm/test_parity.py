@@ -82,3 +82,15 @@ def test_a_cache_hit_inside_a_continuation_is_rescored_without_the_cache(worker:
     for a, b, w in zip(first[0].scores, again[0].scores, want):
         assert a.logprob == pytest.approx(w.logprob, abs=TOL * w.tokens)
         assert b.logprob == pytest.approx(w.logprob, abs=TOL * w.tokens)
+
+
+def test_top_logprobs_match_hf(worker: Any, hf: Any) -> None:
+    """The vllm engine's token trace (context distillation) agrees with the hf engine's."""
+    reqs = [p.model_copy(update={"top_logprobs": 3, "max_tokens": 6}) for p in PROMPTS[:1]]
+    got = worker.engine.generate(reqs)[0].completions[0]
+    want = hf.generate(reqs)[0].completions[0]
+    assert got.tokens and want.tokens and len(got.tokens) == len(want.tokens)
+    for g, w in zip(got.tokens, want.tokens):
+        assert g.id == w.id == g.top[0][0]
+        assert abs(g.logprob - w.logprob) < 2e-2
+        assert [t for t, _ in g.top[:2]] == [t for t, _ in w.top[:2]]

@@ -196,6 +196,11 @@ export interface components {
             finish_reason: "stop" | "length";
             /** Text */
             text: string;
+            /**
+             * Tokens
+             * @description With top_logprobs > 0: every generated token (EOS included; before any stop-string cut).
+             */
+            tokens?: components["schemas"]["TokenLogprobs"][] | null;
         };
         /** FieldError */
         FieldError: {
@@ -249,6 +254,12 @@ export interface components {
              * @default 1
              */
             temperature?: number;
+            /**
+             * Top Logprobs
+             * @description For context distillation: with k > 0, each completion lists its generated tokens, each with its log-probability and the k most likely tokens with theirs (float32, from the model's distribution before temperature and top-p).
+             * @default 0
+             */
+            top_logprobs?: number;
             /**
              * Top P
              * @default 1
@@ -437,6 +448,27 @@ export interface components {
             index: number;
             /** Scores */
             scores: components["schemas"]["Score"][];
+        };
+        /** TokenLogprobs */
+        TokenLogprobs: {
+            /**
+             * Id
+             * @description The generated token.
+             */
+            id: number;
+            /**
+             * Logprob
+             * @description Its log-probability.
+             */
+            logprob: number;
+            /**
+             * Top
+             * @description The k most likely tokens at this step, as [id, log-probability], most likely first.
+             */
+            top: [
+                number,
+                number
+            ][];
         };
         /** TrainingExample */
         TrainingExample: {
