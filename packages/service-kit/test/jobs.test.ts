@@ -23,8 +23,10 @@ async function until(cond: () => Promise<boolean>, ms = 10_000) {
   }
 }
 type Extra = Partial<{ leaseMs: number; pollMs: number; concurrency: number; unavailableGraceMs: number; retryBaseMs: number; db: typeof db }>
+// what the runners warned of: expected during the outage tests, kept out of the test output
+const warnings: string[] = []
 const runner = (owner: string, run: (job: { id: string }, ctx: JobContext) => Promise<void>, extra: Extra = {}) =>
-  new JobRunner({ db, table: 'generation_runs', owner, run, pollMs: 20, retryBaseMs: 20, log: { info: () => {}, warn: (o, m) => console.error(m, o), error: (o, m) => console.error(m, o) }, ...extra })
+  new JobRunner({ db, table: 'generation_runs', owner, run, pollMs: 20, retryBaseMs: 20, log: { info: () => {}, warn: (o, m) => warnings.push(m), error: (o, m) => console.error(m, o) }, ...extra })
 
 t.test('a job runs once, succeeds, and every state change is an event', async (t) => {
   const [id] = await makeRuns(1)
@@ -207,4 +209,5 @@ t.test('a database outage mid-job: the runner rides it out and the job finishes 
   const events = await listEvents(db, 'generation_runs', id!)
   t.same(events.map((e) => e.state), ['running', 'queued', 'running', 'succeeded'])
   t.match(events[1]!.message, /no attempt counted/)
+  t.ok(warnings.includes('job poll failed'), 'the outage was logged as a warning')
 })
