@@ -1,8 +1,8 @@
 // The stage paraphrase and implication share: one prompt per variant and item, `n` samples each,
 // each parsed as free text; rejected ones are generated again in the next round.
 import { newsBlock } from '@sys2ft/dataset'
-import { ItemState, batched, conversation, deriveSeed, messagesFor, sampling, spread, type ChunkContext, type Req } from './kit.ts'
-import { parseFreeText } from './parsers.ts'
+import { ItemState, batched, conversation, deriveSeed, messagesFor, sampling, spread, type ChunkContext, type CompletionOut, type Req } from './kit.ts'
+import { parseFreeText, type RejectReason } from './parsers.ts'
 import type { ProtocolModule } from './protocol.ts'
 
 export interface FreeTextSpec<Name extends string> {
@@ -21,7 +21,7 @@ export function freeTextProtocol<Name extends string>(spec: FreeTextSpec<Name>):
 }
 
 async function freeText(spec: FreeTextSpec<string>, ctx: ChunkContext): Promise<ItemState[]> {
-  const { items, opts, acc } = ctx
+  const { items, opts } = ctx
   const states = items.map((i) => new ItemState(i))
   for (let round = 0; round < opts.max_rounds; round++) {
     const reqs: Req[] = []
@@ -37,22 +37,31 @@ async function freeText(spec: FreeTextSpec<string>, ctx: ChunkContext): Promise<
     reqs.forEach((r, k) => {
       const st = states[items.indexOf(r.item)]!
       outs[k]!.forEach((c, j) => {
-        const parsed = parseFreeText(c.text, c.finish_reason, r.item.text)
-        const reason = st.take(parsed)
-        const index = st.next++
-        const user = spec.users[index % spec.users.length]!
-        acc.samples.push({
-          item_id: r.item.id,
-          sample_index: index,
-          accepted: !reason,
-          reject_reason: reason,
-          messages: reason ? null : conversation(r.item, [{ role: 'user', content: user }, { role: 'assistant', content: (parsed as { value: string }).value }], opts),
-          raw: { stage: spec.name, ...r.tag, completion: j, seed: r.request.seed, output: c.text, finish_reason: c.finish_reason },
-          prompt_tokens: j === 0 ? c.prompt_tokens : 0,
-          completion_tokens: c.completion_tokens,
-        })
+        addFreeText(ctx, st, c, (index) => spec.users[index % spec.users.length]!, { stage: spec.name, ...r.tag, completion: j, seed: r.request.seed }, j === 0 ? c.prompt_tokens : 0)
       })
     })
   }
   return states
+}
+
+/**
+ * One completion read as free text (a rewrite, study notes, a passage), recorded with its raw output:
+ * accepted into the item's samples as a conversation (the `user` turn for its index, then the text)
+ * unless it fails to parse or repeats one. Returns the rejection reason, null when accepted.
+ */
+export function addFreeText(ctx: ChunkContext, st: ItemState, c: CompletionOut, user: (index: number) => string, raw: Record<string, unknown>, promptTokens: number): RejectReason | null {
+  const parsed = parseFreeText(c.text, c.finish_reason, st.item.text)
+  const reason = st.take(parsed)
+  const index = st.next++
+  ctx.acc.samples.push({
+    item_id: st.item.id,
+    sample_index: index,
+    accepted: !reason,
+    reject_reason: reason,
+    messages: reason ? null : conversation(st.item, [{ role: 'user', content: user(index) }, { role: 'assistant', content: (parsed as { value: string }).value }], ctx.opts),
+    raw: { ...raw, output: c.text, finish_reason: c.finish_reason },
+    prompt_tokens: promptTokens,
+    completion_tokens: c.completion_tokens,
+  })
+  return reason
 }

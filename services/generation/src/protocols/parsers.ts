@@ -42,6 +42,9 @@ export function parseFreeText(text: string, finish: string, news: string, minWor
   return { ok: true, value: clean }
 }
 
+/** Why an output yielded nothing to read (no list, no questions): empty, cut off, or not in the asked form. */
+export const unreadable = (text: string, finish: string): RejectReason => (text.trim() === '' ? 'empty' : finish === 'length' ? 'truncated' : 'malformed')
+
 export interface QuestionCandidate {
   text: string
   parsed: Parsed<string>
@@ -55,7 +58,7 @@ export function parseQuestions(text: string, finish: string, news: string): Ques
   const lines = text.split('\n').map((l) => l.trim()).filter(Boolean)
   const numbered = lines.map((l) => /^(?:\d{1,3}\s*[.):-]|[-*•]|Q\d{1,3}[.:)])\s*(.+)$/i.exec(l)?.[1]?.trim()).filter((q): q is string => !!q)
   // every output leaves at least one candidate, so every completion is accounted for
-  if (numbered.length === 0) return [{ text: text.trim(), parsed: { ok: false, reason: text.trim() ? (finish === 'length' ? 'truncated' : 'malformed') : 'empty' } }]
+  if (numbered.length === 0) return [{ text: text.trim(), parsed: { ok: false, reason: unreadable(text, finish) } }]
   return numbered.map((q, i) => {
     const last = i === numbered.length - 1
     if (last && finish === 'length') return { text: q, parsed: { ok: false, reason: 'truncated' } }

@@ -4,8 +4,9 @@
 // each sample names its strategy, the run's provenance counts them.
 import { Type } from 'typebox'
 import { newsBlock } from '@sys2ft/dataset'
-import { ItemState, SYSTEM, batched, conversation, count, deriveSeed, messagesFor, sampling, spread, type ChunkContext, type Req } from '../kit.ts'
-import { parseFreeText, parseList, type RejectReason } from '../parsers.ts'
+import { addFreeText } from '../free-text.ts'
+import { ItemState, SYSTEM, batched, count, deriveSeed, messagesFor, sampling, spread, type ChunkContext, type Req } from '../kit.ts'
+import { parseList, unreadable } from '../parsers.ts'
 import type { ProtocolModule } from '../protocol.ts'
 
 /** Change a template → bump the version: every run records it with the exact text. */
@@ -49,19 +50,8 @@ export const activeReading = {
         const st = states[items.indexOf(r.item)]!
         outs[q]!.forEach((c, j) => {
           count(acc, 'strategies_executed')
-          const parsed = parseFreeText(c.text, c.finish_reason, r.item.text)
-          const reason = st.take(parsed)
+          const reason = addFreeText(ctx, st, c, () => userTurn(r.strategy), { stage: 'active_reading', ...r.tag, completion: j, seed: r.request.seed }, j === 0 ? c.prompt_tokens : 0)
           if (!reason) used.add(`${r.item.id}\n${r.strategy}`)
-          acc.samples.push({
-            item_id: r.item.id,
-            sample_index: st.next++,
-            accepted: !reason,
-            reject_reason: reason,
-            messages: reason ? null : conversation(r.item, [{ role: 'user', content: userTurn(r.strategy) }, { role: 'assistant', content: (parsed as { value: string }).value }], opts),
-            raw: { stage: 'active_reading', ...r.tag, completion: j, seed: r.request.seed, output: c.text, finish_reason: c.finish_reason },
-            prompt_tokens: j === 0 ? c.prompt_tokens : 0,
-            completion_tokens: c.completion_tokens,
-          })
         })
       })
     }
@@ -82,8 +72,7 @@ async function propose(ctx: ChunkContext, states: ItemState[], k: number): Promi
     count(acc, 'strategies_proposed', list.length)
     strategies.set(st, list)
     if (list.length > 0) return
-    const reason: RejectReason = out.text.trim() === '' ? 'empty' : out.finish_reason === 'length' ? 'truncated' : 'malformed'
-    acc.samples.push({ item_id: st.item.id, sample_index: st.next++, accepted: false, reject_reason: reason, messages: null, raw: { stage: 'strategies', seed: reqs[i]!.request.seed, output: out.text, finish_reason: out.finish_reason }, prompt_tokens: out.prompt_tokens, completion_tokens: out.completion_tokens })
+    acc.samples.push({ item_id: st.item.id, sample_index: st.next++, accepted: false, reject_reason: unreadable(out.text, out.finish_reason), messages: null, raw: { stage: 'strategies', seed: reqs[i]!.request.seed, output: out.text, finish_reason: out.finish_reason }, prompt_tokens: out.prompt_tokens, completion_tokens: out.completion_tokens })
   })
   return strategies
 }

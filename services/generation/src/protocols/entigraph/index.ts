@@ -3,8 +3,9 @@
 // triples) of them relate. The passages are continued-pretraining text: trained with the loss on
 // every token (`training.loss_on: all`), not as answers to a question.
 import { newsBlock } from '@sys2ft/dataset'
-import { ItemState, SYSTEM, batched, conversation, count, deriveSeed, messagesFor, sampling, type ChunkContext, type Req } from '../kit.ts'
-import { parseEntities, parseFreeText, type RejectReason } from '../parsers.ts'
+import { addFreeText } from '../free-text.ts'
+import { ItemState, SYSTEM, batched, count, deriveSeed, messagesFor, sampling, type ChunkContext, type Req } from '../kit.ts'
+import { parseEntities, unreadable } from '../parsers.ts'
 import type { ProtocolModule } from '../protocol.ts'
 
 /** Change a template → bump the version: every run records it with the exact text. */
@@ -49,8 +50,7 @@ export const entigraph = {
       const combos = entities.length >= 2 ? combinations(entities, opts.samples_per_news * opts.max_rounds) : []
       plan.set(st, { combos, cursor: 0 })
       if (combos.length > 0) return
-      const reason: RejectReason = out.text.trim() === '' ? 'empty' : out.finish_reason === 'length' ? 'truncated' : 'malformed'
-      acc.samples.push({ item_id: st.item.id, sample_index: st.next++, accepted: false, reject_reason: reason, messages: null, raw: { stage: 'entities', seed: ereqs[i]!.request.seed, entities, output: out.text, finish_reason: out.finish_reason }, prompt_tokens: out.prompt_tokens, completion_tokens: out.completion_tokens })
+      acc.samples.push({ item_id: st.item.id, sample_index: st.next++, accepted: false, reject_reason: unreadable(out.text, out.finish_reason), messages: null, raw: { stage: 'entities', seed: ereqs[i]!.request.seed, entities, output: out.text, finish_reason: out.finish_reason }, prompt_tokens: out.prompt_tokens, completion_tokens: out.completion_tokens })
     })
     for (let round = 0; round < opts.max_rounds; round++) {
       const reqs: (Req & { entities: string[] })[] = []
@@ -67,19 +67,8 @@ export const entigraph = {
       reqs.forEach((r, q) => {
         const st = states[items.indexOf(r.item)]!
         const c = outs[q]![0]!
-        const parsed = parseFreeText(c.text, c.finish_reason, r.item.text)
-        const reason = st.take(parsed)
+        const reason = addFreeText(ctx, st, c, () => topic(r.entities), { stage: 'entigraph', ...r.tag, seed: r.request.seed }, c.prompt_tokens)
         if (!reason) count(acc, r.entities.length === 2 ? 'pairs_written' : 'triples_written')
-        acc.samples.push({
-          item_id: r.item.id,
-          sample_index: st.next++,
-          accepted: !reason,
-          reject_reason: reason,
-          messages: reason ? null : conversation(r.item, [{ role: 'user', content: topic(r.entities) }, { role: 'assistant', content: (parsed as { value: string }).value }], opts),
-          raw: { stage: 'entigraph', ...r.tag, seed: r.request.seed, output: c.text, finish_reason: c.finish_reason },
-          prompt_tokens: c.prompt_tokens,
-          completion_tokens: c.completion_tokens,
-        })
       })
     }
     return states
