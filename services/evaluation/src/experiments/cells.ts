@@ -1,14 +1,15 @@
 import { REGISTRY, type ProtocolModule } from '@sys2ft/generation/protocols'
-import { BASE_DEFAULTS, MODEL_PARAMS, samplesFor, type ProtocolVariantT, type ResolvedSpec, type ScoringMethodT, type ScoringSpecT } from './spec.ts'
+import { BASE_DEFAULTS, samplesFor, type ProtocolVariantT, type ResolvedSpec, type ScoringMethodT, type ScoringSpecT } from './spec.ts'
 
 /**
  * Matched compute by budget: the tokens per epoch every training spends (`token_budget`), or those
- * that make a `flops_budget` of 6·N·D for this model and number of epochs.
+ * that make a `flops_budget` of 6·N·D for this model and number of epochs (its N checked and
+ * recorded in `model_params` when the spec was resolved).
  */
 function tokenBudget(spec: ResolvedSpec, model: string, epochs: number): { token_budget?: number } {
   const { token_budget, flops_budget } = spec.training
   if (token_budget !== undefined) return { token_budget }
-  const n = spec.model_params[model] ?? MODEL_PARAMS[model]
+  const n = spec.model_params[model]
   if (flops_budget === undefined || n === undefined) return {}
   return { token_budget: Math.max(1, Math.round(flops_budget / (6 * n * epochs))) }
 }

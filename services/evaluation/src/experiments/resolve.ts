@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely'
 import type { Database } from '@sys2ft/db'
 import { DOMAINS } from '@sys2ft/dataset'
-import { ProblemError, invalid } from '@sys2ft/service-kit'
+import { ProblemError, invalid, type FieldError } from '@sys2ft/service-kit'
 import { BASE_DEFAULTS, DEMO_SUBSET, MAX_SAMPLES_PER_NEWS, MODEL_PARAMS, PRESET_DEFAULTS, normaliseProtocols, samplesFor, type ExperimentRequestT, type ResolvedSpec } from './spec.ts'
 
 /**
@@ -49,12 +49,8 @@ export async function resolveSpec(db: Kysely<Database>, req: ExperimentRequestT,
   const samples_per_news = req.samples_per_news ?? p.samples_per_news ?? BASE_DEFAULTS.samples_per_news
   const match_compute = req.match_compute ?? p.match_compute ?? BASE_DEFAULTS.match_compute
   const model_params = match_compute ? matchedParams(models, req.model_params ?? {}, samples_per_news) : {}
-  if (training.flops_budget !== undefined) {
-    // a FLOPs budget becomes tokens through each model's N: it must be known
-    const unknown = models.filter((m) => (req.model_params?.[m] ?? MODEL_PARAMS[m]) === undefined)
-    if (unknown.length) throw invalid([{ path: '/training/flops_budget', message: `needs the parameter count of ${unknown.join(', ')}: give it in model_params` }])
-    for (const m of models) model_params[m] ??= req.model_params?.[m] ?? MODEL_PARAMS[m]!
-  }
+  // a FLOPs budget becomes tokens through each model's N: it must be known
+  if (training.flops_budget !== undefined) Object.assign(model_params, knownParams(models, req.model_params ?? {}, (unknown) => [{ path: '/training/flops_budget', message: `needs the parameter count of ${unknown.join(', ')}: give it in model_params` }]))
   return {
     name: req.name ?? `${preset ?? 'experiment'} on ${domains?.join('+') ?? (DOMAINS.length === new Set(items.map((i) => i.domain)).size ? 'all domains' : 'a subset')}`,
     preset,
@@ -77,12 +73,18 @@ export async function resolveSpec(db: Kysely<Database>, req: ExperimentRequestT,
   }
 }
 
-/** Each model's parameter count for matched compute, checked: known, and no cell over the samples cap. */
-function matchedParams(models: string[], given: Record<string, number>, levels: number[]): Record<string, number> {
+/** Each model's parameter count, given or known; a 400 with `refusal`'s fields when one is neither. */
+function knownParams(models: string[], given: Record<string, number>, refusal: (unknown: string[]) => FieldError[]): Record<string, number> {
   const params = Object.fromEntries(models.map((m) => [m, given[m] ?? MODEL_PARAMS[m]]))
   const unknown = models.filter((m) => params[m] === undefined)
-  if (unknown.length) throw invalid(unknown.map((m) => ({ path: '/model_params', message: `match_compute needs the parameter count of ${m}: give it in model_params` })))
-  const spec = { match_compute: true, models, model_params: params as Record<string, number> }
+  if (unknown.length) throw invalid(refusal(unknown))
+  return params as Record<string, number>
+}
+
+/** Each model's parameter count for matched compute, checked: known, and no cell over the samples cap. */
+function matchedParams(models: string[], given: Record<string, number>, levels: number[]): Record<string, number> {
+  const params = knownParams(models, given, (unknown) => unknown.map((m) => ({ path: '/model_params', message: `match_compute needs the parameter count of ${m}: give it in model_params` })))
+  const spec = { match_compute: true, models, model_params: params }
   const over = models.flatMap((m) => levels.filter((l) => samplesFor(spec, m, l) > MAX_SAMPLES_PER_NEWS).map((l) => `${m} at ${l} needs ${samplesFor(spec, m, l)}`))
   if (over.length) throw invalid([{ path: '/samples_per_news', message: `matched compute exceeds ${MAX_SAMPLES_PER_NEWS} samples per news: ${over.join('; ')}` }])
   return spec.model_params
