@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely'
 import type { Database } from '@sys2ft/db'
 import { RetryableError, type JobContext, type Sys2ftConfig } from '@sys2ft/service-kit'
-import { bindValue, type Binding } from './cells.ts'
+import { bindValue, type CellPlan } from './cells.ts'
 import { getCells, type CellRow, type ExperimentRow } from './experiments.ts'
 import { Remote, RemoteError } from './remote.ts'
 import { experimentResults } from './results.ts'
@@ -17,7 +17,7 @@ export interface ExperimentDeps {
 }
 
 /** What a cell stores: the request body to send (bindings filled from its dependencies) and its labels. */
-export type CellSpec = { body: Record<string, unknown>; bind: Binding[]; labels: Record<string, unknown> }
+export type CellSpec = Pick<CellPlan, 'body' | 'bind' | 'labels'>
 /** What a cell keeps of its resource's progress: the resource's own counters, its adapter, and which retry it is on. */
 export type CellProgress = { done?: number; total?: number; adapter_id?: string; generation?: number } & Record<string, unknown>
 
