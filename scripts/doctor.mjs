@@ -93,6 +93,7 @@ const checks = [
   ['vllm tests', 'vLLM venv', () => venvCheck('infra/worker/.venv-vllm', ['vllm'], 'bash infra/worker/setup.sh --vllm')],
   ['lm-eval', 'lm-eval venv', () => venvCheck('infra/lmeval/.venv', ['lm_eval'], 'bash infra/lmeval/setup.sh')],
   ['test (fuzzing)', 'schemathesis venv', () => venvCheck('infra/fuzz/.venv', ['schemathesis'], 'bash infra/fuzz/setup.sh')],
+  ['test (chart)', 'Helm chart check venv', () => venvCheck('infra/helm/.venv', ['helm_python', 'kubernetes_validate'], 'bash infra/helm/setup.sh')],
 ]
 
 function embeddedBinaries() {
