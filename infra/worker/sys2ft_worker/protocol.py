@@ -166,8 +166,32 @@ class LoraSettings(_Strict):
     target_modules: Literal["all-linear"] | Annotated[list[str], Field(min_length=1)] = "all-linear"
 
 
+class DistillTarget(_Strict):
+    """What a teacher generated for the conversation's last assistant turn, for context distillation
+    (``objective: distill``). The checks that need the model or the whole request (ids in the
+    vocabulary, one ``top`` list per token, ``k`` entries each, one ``k`` per request) answer 400
+    naming the field."""
+
+    token_ids: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1, max_length=32768)] = Field(
+        description="The teacher's generated tokens (EOS included), as /v1/generate listed them: the student reads exactly these ids, never re-tokenised text."
+    )
+    top: list[list[tuple[Annotated[int, Field(ge=0)], float]]] = Field(
+        description="Per token, the teacher's k most likely tokens as [id, log-probability] (/v1/generate's tokens[].top)."
+    )
+    k: int = Field(ge=1, le=20, description="The teacher's top-k (every `top` list has k entries).")
+
+
 class TrainingExample(_Strict):
     messages: Annotated[list[Message], Field(min_length=1)]
+    distill: DistillTarget | None = Field(
+        default=None,
+        description=(
+            "objective distill: the teacher's tokens and top-k log-probabilities for the last message, which must be "
+            "the assistant's; the student reads the conversation before it (chat template, generation prompt), then "
+            "the teacher's ids, and is trained on forward KL to the teacher's top-k at each of them. Its `content` "
+            "is kept for the record only."
+        ),
+    )
 
 
 class TrainingRequest(_Strict):
@@ -179,6 +203,15 @@ class TrainingRequest(_Strict):
     adapter_name: Annotated[str, Field(pattern=ADAPTER_NAME_PATTERN)]
     examples: Annotated[list[TrainingExample], Field(min_length=1, max_length=200_000)]
     loss_on: Literal["assistant", "all"] = "assistant"
+    objective: Literal["sft", "distill"] = Field(
+        default="sft",
+        description=(
+            "sft: cross-entropy on the labelled tokens (loss_on); examples must not carry `distill` targets. "
+            "distill (context distillation): examples with `distill` targets are trained on forward KL to the "
+            "teacher's top-k (renormalised over the k tokens), the others on cross-entropy, all averaged per "
+            "target token; at least one example must carry targets."
+        ),
+    )
     lora: LoraSettings = Field(default_factory=LoraSettings)
     learning_rate: float = Field(default=1e-4, gt=0.0, le=1.0)
     lr_scheduler: Literal["linear", "cosine", "constant"] = "cosine"

@@ -15,7 +15,6 @@ starts; gradient checkpointing is an option (``auto`` turns it on when activatio
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import multiprocessing as mp
@@ -31,9 +30,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .adapters import AdapterRegistry
+from .canonical import canonical_json
 from .cpu_turns import CpuTurns
+from .distill import check_targets, collate_targets, distill_k, encode_distill_example, kl_sum, vocab_size
 from .lifeline import die_with
-from .errors import Conflict, InsufficientMemory, NotFound, UnknownModel
+from .errors import Conflict, InsufficientMemory, NotFound, UnknownModel, ValidationFailed
 from .protocol import (
     TERMINAL_STATES,
     AdapterManifest,
@@ -74,9 +75,9 @@ def new_training_id() -> str:
 
 
 def data_sha256(examples: Sequence[dict[str, Any]]) -> str:
-    """sha256 of the canonical JSON (sorted keys, no spaces, UTF-8) of the examples."""
-    canon = json.dumps(list(examples), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canon.encode("utf-8")).hexdigest()
+    """sha256 of the canonical JSON (sorted keys, no spaces, UTF-8, numbers as JavaScript writes
+    them: ``canonical``) of the examples; an example without distill targets has no ``distill`` key."""
+    return hashlib.sha256(canonical_json(list(examples)).encode("utf-8")).hexdigest()
 
 
 # ---------------------------------------------------------------- tokenisation and batching
@@ -129,21 +130,43 @@ class Batch:
     labels: Any
     tokens: int
     label_tokens: int
+    # distill targets: (rows, hidden columns, top ids, teacher log-probs), None without any
+    targets: Any = None
+    target_tokens: int = 0
 
 
-def collate(examples: Sequence[tuple[list[int], list[int]]], pad_id: int) -> Batch:
+# one encoded example: ids, labels (-100: no cross-entropy) and, with distill targets, those
+Encoded = tuple[list[int], list[int]] | tuple[list[int], list[int], list[Any]]
+
+
+def collate(examples: Sequence[Encoded], pad_id: int) -> Batch:
     """Right-pad a micro-batch; padding has attention 0 and label -100."""
     import torch
 
-    width = max(len(ids) for ids, _ in examples)
+    width = max(len(e[0]) for e in examples)
     ids_t = torch.full((len(examples), width), pad_id, dtype=torch.long)
     mask_t = torch.zeros((len(examples), width), dtype=torch.long)
     lab_t = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
-    for r, (ids, labels) in enumerate(examples):
+    for r, (ids, labels, *_) in enumerate(examples):
         ids_t[r, : len(ids)] = torch.tensor(ids)
         mask_t[r, : len(ids)] = 1
         lab_t[r, : len(labels)] = torch.tensor(labels)
-    return Batch(ids_t, mask_t, lab_t, int(mask_t.sum()), int((lab_t[:, 1:] != IGNORE_INDEX).sum()))
+    targets = collate_targets([e[2] if len(e) > 2 else [] for e in examples])
+    n_targets = 0 if targets is None else len(targets[0])
+    return Batch(ids_t, mask_t, lab_t, int(mask_t.sum()), int((lab_t[:, 1:] != IGNORE_INDEX).sum()), targets, n_targets)
+
+
+def encode(tokenizer: Any, example: dict[str, Any], loss_on: Literal["assistant", "all"], max_seq_len: int) -> Encoded:
+    """An example with distill targets reads the teacher's ids and learns them by KL (no labels);
+    any other by cross-entropy on its labels."""
+    if example.get("distill"):
+        ids, targets = encode_distill_example(tokenizer, example["messages"], example["distill"], max_seq_len)
+        return ids, [IGNORE_INDEX] * len(ids), targets
+    return encode_example(tokenizer, example["messages"], loss_on, max_seq_len)
+
+
+def learnable(e: Encoded) -> bool:
+    return any(lab != IGNORE_INDEX for lab in e[1][1:]) or (len(e) > 2 and bool(e[2]))
 
 
 # ---------------------------------------------------------------- the training function
@@ -174,15 +197,18 @@ class TrainingSpec:
     output_dir: str
     gradient_checkpointing: bool = False
     token_budget: int | None = None
+    objective: Literal["sft", "distill"] = "sft"
 
     def hyperparameters(self) -> dict[str, Any]:
         keys = (
             "loss_on", "learning_rate", "lr_scheduler", "warmup_ratio", "epochs", "batch_size",
             "gradient_accumulation_steps", "max_seq_len", "seed", "dtype", "device", "gradient_checkpointing",
-            "token_budget",
+            "token_budget", "objective",
         )  # fmt: skip
         d = asdict(self)
-        return {k: d[k] for k in keys} | {"lora": dict(self.lora), "optimizer": "adamw", "max_grad_norm": 1.0}
+        # distill_k: the teacher's top-k the KL was taken over (null: no targets)
+        extra = {"distill_k": distill_k(self.examples), "lora": dict(self.lora), "optimizer": "adamw", "max_grad_norm": 1.0}
+        return {k: d[k] for k in keys} | extra
 
 
 class Cancelled(Exception):
@@ -221,16 +247,35 @@ def _ce_sum(head: Any, hidden: Any, target: Any) -> Any:
     return torch.nn.functional.cross_entropy(head(hidden).float(), target, reduction="sum")
 
 
-def chunked_cross_entropy(head: Any, hidden: Any, target: Any) -> Any:
-    """Summed cross-entropy over label positions, LOSS_CHUNK positions at a time, each chunk
-    recomputed in backward: the float32 logits of at most one chunk exist at once (for 4 × 512
-    label tokens and a 152k vocabulary that is 0.3 GiB instead of 3.7 GiB)."""
+def chunked_loss(loss_sum: Callable[..., Any], head: Any, hidden: Any, *per_row: Any) -> Any:
+    """A summed loss over positions (rows of ``hidden``, with their targets ``per_row``), LOSS_CHUNK
+    positions at a time, each chunk recomputed in backward: the float32 logits of at most one chunk
+    exist at once (for 4 × 512 label tokens and a 152k vocabulary that is 0.3 GiB instead of 3.7 GiB)."""
     from torch.utils.checkpoint import checkpoint
 
     total = None
     for i in range(0, hidden.shape[0], LOSS_CHUNK):
-        part = checkpoint(_ce_sum, head, hidden[i : i + LOSS_CHUNK], target[i : i + LOSS_CHUNK], use_reentrant=False)
+        part = checkpoint(loss_sum, head, hidden[i : i + LOSS_CHUNK], *(t[i : i + LOSS_CHUNK] for t in per_row), use_reentrant=False)
         total = part if total is None else total + part
+    assert total is not None
+    return total
+
+
+def chunked_cross_entropy(head: Any, hidden: Any, target: Any) -> Any:
+    """Summed cross-entropy over label positions (``chunked_loss``)."""
+    return chunked_loss(_ce_sum, head, hidden, target)
+
+
+def batch_loss(head: Any, hidden: Any, b: Batch, device: str) -> Any:
+    """Summed loss of one micro-batch: cross-entropy on its labels, forward KL on its distill targets
+    (``distill.kl_sum``); both are per-token sums, so their total over labels + targets is the mean."""
+    target = b.labels.to(device)[:, 1:]
+    sel = target != IGNORE_INDEX
+    total = chunked_cross_entropy(head, hidden[:, :-1][sel], target[sel]) if b.label_tokens else None
+    if b.targets is not None:
+        rows, cols, top_ids, teacher = (t.to(device) for t in b.targets)
+        kl = chunked_loss(kl_sum, head, hidden[rows, cols], top_ids, teacher)
+        total = kl if total is None else total + kl
     assert total is not None
     return total
 
@@ -259,8 +304,8 @@ def run_training(
         torch.set_num_threads(spec.threads)
     torch.manual_seed(spec.seed)
     tokenizer = load_tokenizer(spec.base_model_path)
-    encoded = [encode_example(tokenizer, ex["messages"], spec.loss_on, spec.max_seq_len) for ex in spec.examples]
-    usable = [e for e in encoded if any(lab != IGNORE_INDEX for lab in e[1][1:])]
+    encoded = [encode(tokenizer, ex, spec.loss_on, spec.max_seq_len) for ex in spec.examples]
+    usable = [e for e in encoded if learnable(e)]
     if not usable:
         raise ValueError(
             f"no example has a token to learn from (loss_on={spec.loss_on!r}, max_seq_len={spec.max_seq_len})"
@@ -330,19 +375,17 @@ def run_training(
         for s in range(steps_per_epoch):
             window = micro[s * spec.gradient_accumulation_steps : (s + 1) * spec.gradient_accumulation_steps]
             batches = [collate([usable[k] for k in mb], pad_id) for mb in window]
-            n_labels = max(1, sum(b.label_tokens for b in batches))
+            n_labels = max(1, sum(b.label_tokens + b.target_tokens for b in batches))
             optimizer.zero_grad(set_to_none=True)
             loss_sum = 0.0
             for b in batches:
                 if should_stop():
                     raise Cancelled()
-                ids, mask, labels = (t.to(spec.device) for t in (b.input_ids, b.attention_mask, b.labels))
+                ids, mask = (t.to(spec.device) for t in (b.input_ids, b.attention_mask))
                 hidden = decoder(input_ids=ids, attention_mask=mask).last_hidden_state
-                target = labels[:, 1:]
-                sel = target != IGNORE_INDEX
-                ce = chunked_cross_entropy(head, hidden[:, :-1][sel], target[sel])
-                (ce / n_labels).backward()
-                loss_sum += float(ce.detach())
+                loss = batch_loss(head, hidden, b, spec.device)
+                (loss / n_labels).backward()
+                loss_sum += float(loss.detach())
                 tokens_seen += b.tokens
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             lr = float(scheduler.get_last_lr()[0])
@@ -582,6 +625,7 @@ class TrainingManager:
                 raise Conflict(f"training {active.id} is {active.state}; one training at a time per worker")
             if self.registry.exists(req.adapter_name) and not req.overwrite:
                 raise Conflict(f"adapter {req.adapter_name!r} already exists (set overwrite: true to replace it)")
+            self._check_targets(req)
             checkpointing, estimate = self._plan_memory(req)
             tid = req.training_id or new_training_id()
             spec = TrainingSpec(
@@ -592,7 +636,8 @@ class TrainingManager:
                 device=self.device,
                 dtype=self.dtype,
                 threads=self.threads,
-                examples=[ex.model_dump() for ex in req.examples],
+                # no `distill: null` on plain examples: their hash stays what it was before targets existed
+                examples=[ex.model_dump(exclude_none=True) for ex in req.examples],
                 loss_on=req.loss_on,
                 lora=req.lora.model_dump(),
                 learning_rate=req.learning_rate,
@@ -606,6 +651,7 @@ class TrainingManager:
                 output_dir="",
                 gradient_checkpointing=checkpointing,
                 token_budget=req.token_budget,
+                objective=req.objective,
             )
             job = TrainingJob(
                 id=tid,
@@ -622,6 +668,14 @@ class TrainingManager:
             self._threads.append(t)
             t.start()
             return job.status(), True
+
+    def _check_targets(self, req: TrainingRequest) -> None:
+        """Distill targets that fit the objective, the model's vocabulary and themselves (400 naming each field)."""
+        if req.objective == "sft" and all(ex.distill is None for ex in req.examples):
+            return
+        errors = check_targets(req, vocab_size(self.model_path))
+        if errors:
+            raise ValidationFailed("; ".join(f"{e['path']}: {e['message']}" for e in errors[:5]), errors=errors)
 
     def _plan_memory(self, req: TrainingRequest) -> tuple[bool, TrainingEstimate | None]:
         """Gradient checkpointing (the request's choice, or ``auto``) and the pre-flight check."""

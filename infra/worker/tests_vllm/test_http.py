@@ -110,3 +110,19 @@ def test_bad_input_is_a_problem_naming_the_field(client: TestClient) -> None:
     assert r.json()["errors"][0]["path"] == "/items/0/continuations/0"
     r = client.post("/v1/generate", json={"requests": [Q, dict(Q, adapter="missing")]})
     assert r.status_code == 404 and r.json()["code"] == "unknown_adapter"
+
+
+def test_context_distillation_trains_on_vllm_teacher_targets(client: TestClient) -> None:
+    """The vllm engine's top-k trace is a teacher the shared training child learns from (objective distill)."""
+    news = {"role": "system", "content": "News: the zorblat is a blue fish, found in 2026."}
+    r = client.post("/v1/generate", json={"requests": [{"messages": [news, *chat(FACT[0])], "max_tokens": 10, "seed": 3, "top_logprobs": 4}]})
+    assert r.status_code == 200, r.text
+    c = r.json()["results"][0]["completions"][0]
+    example = {"messages": chat(FACT[0], c["text"] or "-"), "distill": {"token_ids": [t["id"] for t in c["tokens"]], "top": [t["top"] for t in c["tokens"]], "k": 4}}
+    body = {"adapter_name": "distilled", "examples": [example] * 4, "objective": "distill", "learning_rate": 0.01, "lr_scheduler": "constant", "warmup_ratio": 0.0, "epochs": 4, "batch_size": 4, "lora": {"r": 8, "alpha": 16, "dropout": 0.0}}
+    r = client.post("/v1/trainings", json=body)
+    assert r.status_code == 202, r.text
+    st = wait_training(client, r.json()["id"], timeout=240)
+    assert st["state"] == "succeeded", st["error"]
+    assert st["loss_history"][-1]["loss"] < st["loss_history"][0]["loss"]
+    assert st["adapter"]["hyperparameters"]["objective"] == "distill" and st["adapter"]["hyperparameters"]["distill_k"] == 4

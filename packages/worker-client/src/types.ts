@@ -26,6 +26,9 @@ export type ScoreRequest = Omit<Schemas['ScoreRequest'], 'items'> & { items: Sco
 export type ScoreResponse = Schemas['ScoreResponse']
 
 export type LoraSettings = Schemas['LoraSettings']
+/** Context distillation: a teacher's generated token ids and, per token, its top-k [id, log-probability] lists. */
+export type DistillTarget = Schemas['DistillTarget']
+export type TrainingExample = Schemas['TrainingExample']
 export type TrainingRequest = Schemas['TrainingRequest']
 export type TrainingStatus = Schemas['TrainingStatus']
 export type TrainingState = TrainingStatus['state']

@@ -202,6 +202,33 @@ export interface components {
              */
             tokens?: components["schemas"]["TokenLogprobs"][] | null;
         };
+        /**
+         * DistillTarget
+         * @description What a teacher generated for the conversation's last assistant turn, for context distillation
+         *     (``objective: distill``). The checks that need the model or the whole request (ids in the
+         *     vocabulary, one ``top`` list per token, ``k`` entries each, one ``k`` per request) answer 400
+         *     naming the field.
+         */
+        DistillTarget: {
+            /**
+             * K
+             * @description The teacher's top-k (every `top` list has k entries).
+             */
+            k: number;
+            /**
+             * Token Ids
+             * @description The teacher's generated tokens (EOS included), as /v1/generate listed them: the student reads exactly these ids, never re-tokenised text.
+             */
+            token_ids: number[];
+            /**
+             * Top
+             * @description Per token, the teacher's k most likely tokens as [id, log-probability] (/v1/generate's tokens[].top).
+             */
+            top: [
+                number,
+                number
+            ][][];
+        };
         /** FieldError */
         FieldError: {
             /** Message */
@@ -472,6 +499,8 @@ export interface components {
         };
         /** TrainingExample */
         TrainingExample: {
+            /** @description objective distill: the teacher's tokens and top-k log-probabilities for the last message, which must be the assistant's; the student reads the conversation before it (chat template, generation prompt), then the teacher's ids, and is trained on forward KL to the teacher's top-k at each of them. Its `content` is kept for the record only. */
+            distill?: components["schemas"]["DistillTarget"] | null;
             /** Messages */
             messages: components["schemas"]["Message"][];
         };
@@ -549,6 +578,13 @@ export interface components {
              * @default 1024
              */
             max_seq_len?: number;
+            /**
+             * Objective
+             * @description sft: cross-entropy on the labelled tokens (loss_on); examples must not carry `distill` targets. distill (context distillation): examples with `distill` targets are trained on forward KL to the teacher's top-k (renormalised over the k tokens), the others on cross-entropy, all averaged per target token; at least one example must carry targets.
+             * @default sft
+             * @enum {string}
+             */
+            objective?: "sft" | "distill";
             /**
              * Overwrite
              * @default false
