@@ -7,6 +7,7 @@ import * as m0004 from './migrations/0004_training.ts'
 import * as m0005 from './migrations/0005_evaluation.ts'
 import * as m0006 from './migrations/0006_experiments.ts'
 import * as m0007 from './migrations/0007_job_retries.ts'
+import * as m0008 from './migrations/0008_distill_targets.ts'
 
 /** Ordered, forward-only. Append new migrations here; never edit or reorder a shipped one. */
 export const migrations: Record<string, Migration> = {
@@ -17,6 +18,7 @@ export const migrations: Record<string, Migration> = {
   '0005_evaluation': m0005,
   '0006_experiments': m0006,
   '0007_job_retries': m0007,
+  '0008_distill_targets': m0008,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }

@@ -153,6 +153,8 @@ export interface GenerationSamplesTable {
   messages: Json<{ role: string; content: string }[]> | null
   /** Raw model outputs and the prompts that produced them, for inspection. */
   raw: Json<Record<string, unknown>>
+  /** Context distillation: the teacher's token ids and top-k log-probabilities for the assistant turn; else null. */
+  distill: ColumnType<Shape<'generation_samples.distill', unknown> | null, Shape<'generation_samples.distill', unknown> | string | null | undefined, Shape<'generation_samples.distill', unknown> | string | null>
   prompt_tokens: ColumnType<number, number | undefined, number>
   completion_tokens: ColumnType<number, number | undefined, number>
   created_at: CreatedAt

@@ -55,3 +55,9 @@ t.test('the data hash is the worker’s: canonical JSON with sorted keys', async
   const canonical = '[{"messages":[{"content":"Q 0?","role":"user"},{"content":"A 0 zébra","role":"assistant"}]}]'
   t.equal(examplesSha256(examples), createHash('sha256').update(canonical).digest('hex'))
 })
+
+t.test('with distillation targets the hash is still the worker’s: floats written as JSON.stringify does', async (t) => {
+  // the worker's data_sha256 of this example (sys2ft_worker.canonical: Python's json would write 1e-05 and -3.0)
+  const examples = [{ messages: [{ role: 'user' as const, content: 'Q?' }, { role: 'assistant' as const, content: 'A' }], distill: { token_ids: [5, 7], top: [[[5, -0.00001], [9, -3]], [[7, -1.5e-7], [2, -2.5]]] as [number, number][][], k: 2 } }]
+  t.equal(examplesSha256(examples), '4134342ca39438614570cfec2bb87fb20dd9873429c912e2102792224dbd6041')
+})

@@ -33,7 +33,7 @@ t.test('a job runs end to end and registers an adapter the worker serves', async
   t.match(created.id, /^job_[0-9a-f]{32}$/)
   t.match(created, { object: 'training_job', name: 'e2e-adapter', base_model: 'tiny-qwen2', seed: 7, attempts: 0, max_attempts: 3 })
   t.ok(['queued', 'dispatched', 'running'].includes(created.state), created.state)
-  t.same(created.hyperparameters, { lora: { r: 4, alpha: 8, dropout: 0.05, target_modules: 'all-linear' }, learning_rate: 5e-3, lr_scheduler: 'cosine', warmup_ratio: 0.03, epochs: 2, batch_size: 4, gradient_accumulation_steps: 1, max_seq_len: 1024, loss_on: 'assistant', gradient_checkpointing: null, token_budget: null }, 'every default recorded on the job')
+  t.same(created.hyperparameters, { lora: { r: 4, alpha: 8, dropout: 0.05, target_modules: 'all-linear' }, learning_rate: 5e-3, lr_scheduler: 'cosine', warmup_ratio: 0.03, epochs: 2, batch_size: 4, gradient_accumulation_steps: 1, max_seq_len: 1024, loss_on: 'assistant', objective: 'sft', gradient_checkpointing: null, token_budget: null }, 'every default recorded on the job')
   // 18 accepted samples and 6 news items at equal weights: the news are repeated 3× to a 50% share
   t.same(created.data.resolved.map((r: any) => [r.kind, r.available, r.count, r.share]), [['generation_run', 18, 18, 0.5], ['news_set', 6, 18, 0.5]])
   t.equal(created.example_count, 36)

@@ -119,7 +119,7 @@ export class Dispatcher {
     const data = job.data
     let examples
     try {
-      const resolved = await resolveData(this.opts.db, data.sources, job.seed)
+      const resolved = await resolveData(this.opts.db, data.sources, job.seed, job.settings.objective ?? 'sft')
       if (resolved.sha256 !== job.data_sha256) return void (await t.fail(job, `the training data changed since the job was created (sha256 ${resolved.sha256} ≠ ${job.data_sha256})`))
       examples = resolved.examples
     } catch (err) {
@@ -142,6 +142,7 @@ export class Dispatcher {
         examples,
         seed: job.seed,
         loss_on: hp.loss_on,
+        objective: hp.objective ?? 'sft',
         lora: hp.lora,
         learning_rate: hp.learning_rate,
         lr_scheduler: hp.lr_scheduler,

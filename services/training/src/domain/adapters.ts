@@ -32,7 +32,7 @@ export function adapterOut(a: AdapterRow): AdapterOut {
     base_model: a.base_model,
     location: a.location,
     data_sha256: a.data_sha256,
-    hyperparameters: a.hyperparameters,
+    hyperparameters: { ...a.hyperparameters, objective: a.hyperparameters.objective ?? 'sft' }, // stored before objectives existed: sft
     final_loss: a.final_loss,
     compute: { trainable_params: num(c.trainable_params), total_params: num(c.total_params), tokens_trained: c.tokens_trained ?? 0, flops: num(c.flops), wall_s: num(c.wall_s), train_s: num(c.train_s) },
     manifest: a.manifest,

@@ -3,12 +3,16 @@ import type { Kysely } from 'kysely'
 import type { Database } from '@sys2ft/db'
 import { DOMAINS, naiveConversation } from '@sys2ft/dataset'
 import { ProblemError, isId, seededRandom, type FieldError } from '@sys2ft/service-kit'
-import type { DataSourceType } from '../schemas/training-jobs.ts'
+import type { DistillTarget } from '@sys2ft/worker-client'
+import type { DataSourceType, HyperparametersType } from '../schemas/training-jobs.ts'
 
 export type Role = 'system' | 'user' | 'assistant'
 export interface Example {
   messages: { role: Role; content: string }[]
+  /** objective distill: the teacher's tokens and top-k log-probabilities for the last (assistant) turn. */
+  distill?: DistillTarget
 }
+type Objective = HyperparametersType['objective']
 
 export interface ResolvedSource {
   source: number
@@ -18,6 +22,7 @@ export interface ResolvedSource {
   weight: number
   share: number
   count: number
+  distill_targets?: number
 }
 
 export interface ResolvedData {
@@ -47,6 +52,12 @@ function toExample(messages: unknown): Example | null {
   return out.some((m) => m.role === 'assistant') ? { messages: out } : null
 }
 
+/** A stored sample's targets, if they have the worker's shape (one top-k list per token). */
+function targetsOf(distill: unknown): DistillTarget | null {
+  const d = distill as Partial<DistillTarget> | null
+  return d && Array.isArray(d.token_ids) && Array.isArray(d.top) && d.top.length === d.token_ids.length && Number.isInteger(d.k) ? (d as DistillTarget) : null
+}
+
 function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys)
   if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]))
@@ -54,8 +65,9 @@ function sortKeys(v: unknown): unknown {
 }
 
 /**
- * sha256 of the examples' canonical JSON: sorted keys, no spaces, UTF-8 — the worker's own rule
- * (training.py, data_sha256), so the job's hash equals the adapter manifest's.
+ * sha256 of the examples' canonical JSON: sorted keys, no spaces, UTF-8, numbers as JSON.stringify
+ * writes them — the worker's own rule (training.py, data_sha256; canonical.py writes floats the same
+ * way), so the job's hash equals the adapter manifest's, distillation targets included.
  */
 export function examplesSha256(examples: Example[]): string {
   const hash = createHash('sha256')
@@ -90,7 +102,7 @@ export function takeCount<T>(items: T[], count: number, seed: number): T[] {
   return out
 }
 
-type Loaded = { source: number; kind: 'generation_run' | 'news_set'; id: string; examples: Example[]; empty: FieldError | null }
+type Loaded = { source: number; kind: 'generation_run' | 'news_set'; id: string; examples: Example[]; empty: FieldError | null; targets: number }
 
 /**
  * Turns a job's data sources into the examples sent to the worker, checking everything a client can
@@ -98,7 +110,7 @@ type Loaded = { source: number; kind: 'generation_run' | 'news_set'; id: string;
  * `run_not_finished` when the only trouble is a run that has not succeeded (yet). Deterministic for
  * the same sources and seed (the dispatcher resolves again and checks the hash).
  */
-export async function resolveData(db: Kysely<Database>, sources: DataSourceType[], seed: number): Promise<ResolvedData> {
+export async function resolveData(db: Kysely<Database>, sources: DataSourceType[], seed: number, objective: Objective = 'sft'): Promise<ResolvedData> {
   const errors: FieldError[] = []
   let unfinished = 0
   const seen = new Map<string, number>()
@@ -146,12 +158,17 @@ export async function resolveData(db: Kysely<Database>, sources: DataSourceType[
   for (const [i, s] of sources.entries()) {
     if (failed.has(i)) continue
     if (s.generation_run_id !== undefined) {
-      const rows = await db.selectFrom('generation_samples').select('messages').where('run_id', '=', s.generation_run_id).where('accepted', '=', true).orderBy('item_id').orderBy('sample_index').execute()
-      const examples = rows.map((r) => toExample(r.messages))
+      const rows = await db.selectFrom('generation_samples').select(['messages', 'distill']).where('run_id', '=', s.generation_run_id).where('accepted', '=', true).orderBy('item_id').orderBy('sample_index').execute()
+      // with sft a distillation run's samples train on the teacher's text, without its targets
+      const examples = rows.map((r) => {
+        const e = toExample(r.messages)
+        const d = objective === 'distill' ? targetsOf(r.distill) : null
+        return e && d ? { ...e, distill: d } : e
+      })
       const bad = examples.filter((e) => e === null).length
       if (bad) errors.push({ path: `/data/${i}/generation_run_id`, message: `${bad} of the run’s accepted samples have no usable conversation (messages with roles system/user/assistant and an assistant turn)` })
       const empty = examples.length === 0 ? { path: `/data/${i}/generation_run_id`, message: `generation run ${s.generation_run_id} has no accepted samples: nothing to train on` } : null
-      loaded.push({ source: i, kind: 'generation_run', id: s.generation_run_id, examples: examples as Example[], empty })
+      loaded.push({ source: i, kind: 'generation_run', id: s.generation_run_id, examples: examples as Example[], empty, targets: examples.filter((e) => e?.distill).length })
     } else {
       let q = db.selectFrom('news_items').select(['key', 'title', 'date', 'text']).where('set_id', '=', s.news_set_id!).orderBy('position')
       if (s.domains) q = q.where('domain', 'in', s.domains as (typeof DOMAINS)[number][])
@@ -165,12 +182,15 @@ export async function resolveData(db: Kysely<Database>, sources: DataSourceType[
         })
       }
       const empty = items.length === 0 ? { path: `/data/${i}`, message: 'selects no news items: nothing to train on' } : null
-      loaded.push({ source: i, kind: 'news_set', id: s.news_set_id!, examples: items.map((it) => ({ messages: naiveConversation(it) })), empty })
+      loaded.push({ source: i, kind: 'news_set', id: s.news_set_id!, examples: items.map((it) => ({ messages: naiveConversation(it) })), empty, targets: 0 })
     }
   }
   // A source with nothing in it (a run whose samples were all rejected) adds nothing to the mix; the
   // training set as a whole must not be empty.
   if (loaded.length > 0 && loaded.every((l) => l.empty)) errors.push(...loaded.map((l) => l.empty!))
+  if (objective === 'distill' && errors.length === 0 && loaded.every((l) => l.targets === 0)) {
+    errors.push({ path: '/hyperparameters/objective', message: 'distill needs a source whose samples carry a teacher’s targets (a context_distillation run); none of these has any' })
+  }
   if (errors.length) throw dataProblem(errors, unfinished)
 
   const mixed = loaded.filter((l) => !l.empty)
@@ -183,7 +203,7 @@ export async function resolveData(db: Kysely<Database>, sources: DataSourceType[
   const resolved = loaded.map((l) => {
     const count = counts.get(l.source) ?? 0
     if (count > 0) examples.push(...takeCount(l.examples, count, (seed + l.source * 0x9e3779b9) >>> 0))
-    return { source: l.source, kind: l.kind, id: l.id, available: l.examples.length, weight: sources[l.source]!.weight ?? 1, share: count / total, count }
+    return { source: l.source, kind: l.kind, id: l.id, available: l.examples.length, weight: sources[l.source]!.weight ?? 1, share: count / total, count, ...(objective === 'distill' && { distill_targets: l.targets }) }
   })
   return { examples, resolved, sha256: examplesSha256(examples) }
 }

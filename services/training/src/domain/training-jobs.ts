@@ -47,7 +47,7 @@ export async function createJob(db: Kysely<Database>, body: CreateJobBodyType, d
       { path: '/base_model', message: models.length ? `no registered worker serves it; served: ${models.join(', ')}` : 'no registered worker serves it (no worker has answered a health check yet)' },
     ])
   }
-  const { resolved, examples, sha256 } = await resolveData(db, body.data, body.seed)
+  const { resolved, examples, sha256 } = await resolveData(db, body.data, body.seed, body.hyperparameters.objective)
   const id = newId('job')
   const data: JobData = { sources: body.data, resolved, mixing: MIXING_RULE }
   try {
@@ -143,7 +143,8 @@ export function jobOut(j: JobRow): TrainingJobOut {
     state: j.state,
     base_model: j.base_model,
     data: j.data,
-    hyperparameters: hp,
+    // a job stored before objectives existed trained with sft
+    hyperparameters: { ...hp, objective: hp.objective ?? 'sft' },
     seed: j.seed,
     example_count: j.example_count,
     data_sha256: j.data_sha256 ?? '',

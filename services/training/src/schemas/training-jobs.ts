@@ -45,6 +45,11 @@ export const Hyperparameters = Type.Object(
     gradient_accumulation_steps: Type.Integer({ minimum: 1, maximum: 1024, default: 1 }),
     max_seq_len: Type.Integer({ minimum: 16, maximum: 32768, default: 1024 }),
     loss_on: Type.Union([Type.Literal('assistant'), Type.Literal('all')], { default: 'assistant', description: '`assistant`: learn only the assistant turns.' }),
+    objective: Type.Union([Type.Literal('sft'), Type.Literal('distill')], {
+      default: 'sft',
+      description:
+        '`sft`: cross-entropy on the conversations’ text. `distill` (context distillation): the samples that carry a teacher’s targets (a `context_distillation` run’s) are sent with them and trained on forward KL to the teacher’s top-k log-probabilities at each of its tokens, the others on cross-entropy; at least one source must have targets. The k is recorded in the adapter’s manifest (`hyperparameters.distill_k`).',
+    }),
     gradient_checkpointing: Type.Union([Type.Boolean(), Type.Null()], { default: null, description: 'Recompute activations in backward (less memory, ~30% more compute); null = the worker decides (on when activations would exceed 1 GiB).' }),
     token_budget: Type.Union([Type.Integer({ minimum: 1, maximum: 1e10 }), Type.Null()], { default: null, description: 'Matched compute: the tokens one epoch trains on; the examples are repeated or subsampled (seeded) to spend it. null: every example once per epoch.' }),
   },
@@ -73,6 +78,7 @@ export const ResolvedSource = Type.Object({
   weight: Type.Number(),
   share: Type.Number({ description: 'Its share of the examples trained on.' }),
   count: Type.Integer({ description: 'Examples taken from it (repeats included).' }),
+  distill_targets: Type.Optional(Type.Integer({ description: 'objective distill: how many of its distinct examples carry a teacher’s targets (trained on KL; the rest on cross-entropy).' })),
 })
 
 export const JobData = Type.Object({
