@@ -21,7 +21,7 @@ try {
   await seedBuiltinSets(tdb.db)
   const set = await tdb.db.selectFrom('news_sets').select('id').where('kind', '=', 'news').executeTakeFirstOrThrow()
   const items = await tdb.db.selectFrom('news_items').select(['id', 'key', 'position', 'title', 'date', 'text']).where('set_id', '=', set.id).orderBy('position').limit(nNews).execute()
-  const options: GenerationOptions = { samples_per_news: Number(args.samples), temperature: 1, top_p: 0.95, max_tokens: 48, seed: 1, news_in_context: false, replay: 0, items_per_call: nNews, questions_per_call: 8, max_rounds: 1, strategies_per_news: 4, verify: false }
+  const options: GenerationOptions = { samples_per_news: Number(args.samples), temperature: 1, top_p: 0.95, max_tokens: 48, seed: 1, news_in_context: false, replay: 0, items_per_call: nNews, questions_per_call: 8, max_rounds: 1, strategies_per_news: 4, top_logprobs: 8, verify: false }
 
   // Direct: the same protocol code, the worker called without the service (no HTTP in front, no database).
   const client = new WorkerClient({ baseURL: worker.url })

@@ -46,13 +46,14 @@ t.test('generate for implication questions: each news evaluation runs once per m
   t.same(cells.filter((c) => c.key.startsWith('eval:control:base')).map((c) => [c.key, c.body.scoring]), [['eval:control:base:m', 'loglik']])
 })
 
-t.test('beyond-paper: any registered protocol, the verify stage as a variant, EntiGraph trained on every token', async (t) => {
+t.test('beyond-paper: any registered protocol, the verify stage as a variant, EntiGraph trained on every token, context distillation on KL', async (t) => {
   const cells = expandCells(spec({ ...PRESET_DEFAULTS['beyond-paper'], control: false }))
   const gens = cells.filter((c) => c.kind === 'generation')
-  t.same(gens.map((c) => c.key), ['gen:m:self_qa:n8:seed0', 'gen:m:self_qa+verify:n8:seed0', 'gen:m:active_reading:n8:seed0', 'gen:m:entigraph:n8:seed0'])
-  t.same(gens.map((c) => [c.body.protocol, (c.body.options as { verify: boolean }).verify]), [['self_qa', false], ['self_qa', true], ['active_reading', false], ['entigraph', false]])
-  const lossOn = cells.filter((c) => c.kind === 'training').map((c) => (c.body.hyperparameters as { loss_on?: string }).loss_on ?? 'assistant')
-  t.same(lossOn, ['assistant', 'assistant', 'assistant', 'all'])
+  t.same(gens.map((c) => c.key), ['gen:m:self_qa:n8:seed0', 'gen:m:self_qa+verify:n8:seed0', 'gen:m:context_distillation:n8:seed0', 'gen:m:active_reading:n8:seed0', 'gen:m:entigraph:n8:seed0'])
+  t.same(gens.map((c) => [c.body.protocol, (c.body.options as { verify: boolean }).verify]), [['self_qa', false], ['self_qa', true], ['context_distillation', false], ['active_reading', false], ['entigraph', false]])
+  const hp = cells.filter((c) => c.kind === 'training').map((c) => c.body.hyperparameters as { loss_on?: string; objective?: string })
+  t.same(hp.map((h) => h.loss_on ?? 'assistant'), ['assistant', 'assistant', 'assistant', 'assistant', 'all'])
+  t.same(hp.map((h) => h.objective ?? 'sft'), ['sft', 'sft', 'distill', 'sft', 'sft'], 'the distillation run’s adapter is trained on its targets')
 })
 
 t.test('the request schema offers every preset (one list)', async (t) => {

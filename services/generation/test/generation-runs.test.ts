@@ -40,7 +40,7 @@ const rows = (runId: string) => tdb.db.selectFrom('generation_samples').selectAl
 
 t.test('every protocol end to end on two news items: counts and provenance', async (t) => {
   // every registered protocol, so a new one runs end to end on the tiny model without a test edit
-  const maxCalls: Record<string, number> = { self_qa: 4, active_reading: 3, entigraph: 3 }
+  const maxCalls: Record<string, number> = { self_qa: 4, context_distillation: 4, active_reading: 3, entigraph: 3 }
   for (const protocol of PROTOCOLS) {
     // replay 1: a copy of the news per item, so even the tiny random model's run (whose self-play
     // output the parsers reject) must end with accepted samples for every item

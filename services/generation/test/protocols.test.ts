@@ -6,7 +6,7 @@ import { PROTOCOLS, ProtocolSchema, REGISTRY, generateChunk, type GenerationOpti
 import { CreateRunBody, GenerationOptions as OptionsSchema } from '../src/schemas/generation-runs.ts'
 
 const items: NewsInput[] = [0, 1, 2].map((i) => ({ id: `item-${i}`, position: i, title: `News ${i}`, date: '2026-03-0' + (i + 1), text: `Item ${i} says that the widget of kind ${i} now costs ${i + 3} coins in every shop of the town of Umbra.` }))
-const opts: GenerationOptions = { samples_per_news: 3, temperature: 1, top_p: 1, max_tokens: 64, seed: 11, news_in_context: false, replay: 0, items_per_call: 8, questions_per_call: 2, max_rounds: 2, strategies_per_news: 2, verify: false }
+const opts: GenerationOptions = { samples_per_news: 3, temperature: 1, top_p: 1, max_tokens: 64, seed: 11, news_in_context: false, replay: 0, items_per_call: 8, questions_per_call: 2, max_rounds: 2, strategies_per_news: 2, top_logprobs: 4, verify: false }
 
 /** What the scripted model writes for each kind of prompt: seeds and completions named, so where a seed goes is visible. */
 function reply(prompt: string, seed: number | null | undefined, c: number): string {
@@ -27,6 +27,8 @@ async function scripted(body: { requests: GenerateRequestItem[] }): Promise<Gene
       text: reply(prompt, r.seed, c),
       finish_reason: 'stop' as const,
       completion_tokens: 8,
+      // with top_logprobs, a 3-token trace: ids from the seed, the k alternatives at made-up log-probabilities
+      ...(r.top_logprobs && { tokens: [0, 1, 2].map((j) => ({ id: ((r.seed ?? 0) + j) % 1000, logprob: -0.123456789, top: Array.from({ length: r.top_logprobs! }, (_, i) => [i, -0.000012345 - i] as [number, number]) })) }),
     }))
     return { index, prompt_tokens: 20, completions }
   })
@@ -50,7 +52,7 @@ t.test('self_qa: the data of an item does not depend on which items share its ch
 })
 
 t.test('the registry feeds the HTTP schema', async (t) => {
-  t.same(PROTOCOLS, ['naive', 'paraphrase', 'implication', 'self_qa', 'active_reading', 'entigraph'])
+  t.same(PROTOCOLS, ['naive', 'paraphrase', 'implication', 'self_qa', 'active_reading', 'entigraph', 'context_distillation'])
   t.same(ProtocolSchema.anyOf.map((s: { const: string }) => s.const), PROTOCOLS)
   t.same(CreateRunBody.properties.protocol.anyOf.map((s: { const: string }) => s.const), PROTOCOLS, 'POST /generation-runs lists exactly the registered protocols')
   for (const name of PROTOCOLS) {
@@ -100,4 +102,38 @@ t.test('verify: the model judges each accepted conversation; only consistent one
   t.ok(judged.filter((s) => !s.accepted).every((s) => s.messages === null), 'a rejected sample trains nothing')
   t.same(verified.stats, { ...plain.stats, verified: 4, judged_inconsistent: 2 })
   t.ok(verified.samples.some((s) => s.raw.stage === 'replay' && s.accepted), 'replay copies stay')
+})
+
+t.test('context_distillation: Self-QA’s pairs, each answer with the teacher’s top-k targets; trained on KL', async (t) => {
+  const cd = await generateChunk('context_distillation', items, opts, scripted, signal)
+  const qa = await generateChunk('self_qa', items, opts, scripted, signal)
+  const accepted = cd.samples.filter((s) => s.accepted)
+  t.equal(accepted.length, 9, '3 per item')
+  t.same(cd.samples.map((s) => [s.accepted, s.messages, s.raw.answer_seed]), qa.samples.map((s) => [s.accepted, s.messages, s.raw.answer_seed]), 'the same questions and answers as Self-QA: only the targets are added')
+  t.ok(accepted.every((s) => s.messages!.length === 2 && s.messages![0]!.role === 'user' && !s.messages![0]!.content.includes('Umbra')), 'the student sees the question without the news')
+  const d = accepted[0]!.distill!
+  t.equal(d.k, 4, 'k is the top_logprobs option')
+  t.same(d.token_ids, [0, 1, 2].map((j) => ((accepted[0]!.raw.answer_seed as number) + j) % 1000), 'the teacher’s own token ids')
+  t.same(d.top[0]!.slice(0, 2), [[0, -0], [1, -1]], 'top-k kept per token, log-probabilities to 1e-4')
+  t.ok(cd.samples.filter((s) => !s.accepted).every((s) => !s.distill), 'a rejected sample keeps no targets')
+  t.same(REGISTRY.context_distillation.training, { objective: 'distill' })
+  t.match(REGISTRY.context_distillation.templates, { answer_prompt: REGISTRY.self_qa.templates.answer_prompt, questions_prompt: REGISTRY.self_qa.templates.questions_prompt })
+})
+
+t.test('context_distillation: an answer that pastes the news is rejected; a verified-away sample drops its targets', async (t) => {
+  const news = items[0]!.text
+  const pasting = async (body: { requests: GenerateRequestItem[] }) => {
+    const res = await scripted(body)
+    for (const [i, r] of res.results.entries()) if (body.requests[i]!.top_logprobs) for (const c of r.completions) c.text = `As the news says: ${news}`
+    return res
+  }
+  const pasted = await generateChunk('context_distillation', [items[0]!], { ...opts, max_rounds: 1 }, pasting, signal)
+  const answers = pasted.samples.filter((s) => s.raw.stage === 'answer')
+  t.ok(answers.length > 0 && answers.every((s) => s.reject_reason === 'copies_news' && !s.distill), 'copies_news, no targets')
+  JUDGE = (prompt) => (prompt.includes('completion 0') ? 'No.' : 'Yes.')
+  t.teardown(() => void (JUDGE = () => 'Yes, it matches.'))
+  const verified = await generateChunk('context_distillation', [items[0]!], { ...opts, verify: true, max_rounds: 1 }, scripted, signal)
+  const judged = verified.samples.filter((s) => s.raw.verification)
+  t.ok(judged.some((s) => !s.accepted) && judged.some((s) => s.accepted), 'some kept, some not')
+  t.ok(judged.every((s) => (s.accepted ? s.distill?.k === 4 : s.distill === null)), 'only kept samples keep their targets')
 })

@@ -14,8 +14,8 @@ function tokenBudget(spec: ResolvedSpec, model: string, epochs: number): { token
   return { token_budget: Math.max(1, Math.round(flops_budget / (6 * n * epochs))) }
 }
 
-/** How a protocol's data is trained unless the experiment says otherwise (its module knows: EntiGraph's text takes the loss on every token). */
-const protocolTraining = (name: ProtocolVariantT['protocol']): { loss_on?: 'assistant' | 'all' } => (REGISTRY[name] as ProtocolModule).training ?? {}
+/** How a protocol's data is trained unless the experiment says otherwise (its module knows: EntiGraph's text takes the loss on every token, context distillation's targets the KL objective). */
+const protocolTraining = (name: ProtocolVariantT['protocol']): NonNullable<ProtocolModule['training']> => (REGISTRY[name] as ProtocolModule).training ?? {}
 
 export type CellKind = 'generation' | 'training' | 'evaluation'
 

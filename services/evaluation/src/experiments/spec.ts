@@ -160,9 +160,9 @@ export const PRESET_DEFAULTS: Record<Preset, Partial<ResolvedSpec>> = {
   // the research's emerging scaling law: accuracy vs training FLOPs, one curve per model size
   scaling: { models: ['qwen2.5-coder-0.5b-instruct', 'qwen2.5-coder-1.5b-instruct'], match_compute: true, protocols: [variant('self_qa')], samples_per_news: [8, 32, 128] },
   forgetting: { protocols: [variant('naive'), variant('self_qa')], control: true },
-  // past the paper: newer ways of turning news into training data beside Self-QA (context
-  // distillation is not in the registry yet; budgets are matched by samples per news, not tokens)
-  'beyond-paper': { protocols: [variant('self_qa'), variant('self_qa', { verify: true }), variant('active_reading'), variant('entigraph')] },
+  // past the paper: newer ways of turning news into training data beside Self-QA, context
+  // distillation trained on the teacher's top-k (budgets are matched by samples per news, not tokens)
+  'beyond-paper': { protocols: [variant('self_qa'), variant('self_qa', { verify: true }), variant('context_distillation'), variant('active_reading'), variant('entigraph')] },
   // sized for a 2-core CPU: short generations, small training batches
   demo: {
     protocols: [variant('naive'), variant('self_qa')],

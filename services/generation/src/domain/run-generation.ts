@@ -54,7 +54,7 @@ async function call<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-const COLUMNS = ['run_id', 'item_id', 'sample_index', 'accepted', 'reject_reason', 'messages', 'raw', 'prompt_tokens', 'completion_tokens'] as const
+const COLUMNS = ['run_id', 'item_id', 'sample_index', 'accepted', 'reject_reason', 'messages', 'distill', 'raw', 'prompt_tokens', 'completion_tokens'] as const
 
 /**
  * Writes one chunk's samples and the run's counters in one transaction, the samples by COPY. Chunks
@@ -66,7 +66,7 @@ export async function writeChunk(db: Kysely<Database>, runId: string, owner: str
   return withBulkTransaction(db, async (trx, client) => {
     const run = await trx.selectFrom('generation_runs').select(['rejected_by_reason', 'lease_owner', 'provenance']).where('id', '=', runId).forUpdate().executeTakeFirstOrThrow()
     if (run.lease_owner !== owner) throw new Error('lease lost before the chunk was written')
-    await copyRows(client, 'generation_samples', [...COLUMNS], result.samples.map((s) => [runId, s.item_id, s.sample_index, s.accepted, s.reject_reason, s.messages ? storable(s.messages) : null, storable(s.raw), s.prompt_tokens, s.completion_tokens]))
+    await copyRows(client, 'generation_samples', [...COLUMNS], result.samples.map((s) => [runId, s.item_id, s.sample_index, s.accepted, s.reject_reason, s.messages ? storable(s.messages) : null, s.distill ?? null, storable(s.raw), s.prompt_tokens, s.completion_tokens]))
     let accepted = 0
     const reasons: Record<string, number> = { ...run.rejected_by_reason }
     for (const s of result.samples) {

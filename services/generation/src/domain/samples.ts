@@ -52,15 +52,17 @@ export async function listSamples(db: Kysely<Database>, runId: string, q: Sample
 }
 
 /**
- * The accepted training set as JSONL, one `{"messages": [...]}` per line: exactly the examples the
- * training service sends to the worker. Streamed by keyset pages, so memory stays flat.
+ * The accepted training set as JSONL, one `{"messages": [...]}` per line (with `"distill"`, the
+ * teacher's targets, where a context-distillation sample has them): exactly the examples the
+ * training service sends to the worker (with objective distill). Streamed by keyset pages, so
+ * memory stays flat.
  */
 export async function* exportAccepted(db: Kysely<Database>, runId: string, pageSize = 2000): AsyncGenerator<string> {
   let pos = -1
   let idx = -1
   for (;;) {
     const rows = await base(db, runId)
-      .select(['n.position', 's.sample_index', 's.messages'])
+      .select(['n.position', 's.sample_index', 's.messages', 's.distill'])
       .where('s.accepted', '=', true)
       .where((eb) => eb.or([eb('n.position', '>', pos), eb.and([eb('n.position', '=', pos), eb('s.sample_index', '>', idx)])]))
       .orderBy('n.position')
@@ -68,7 +70,7 @@ export async function* exportAccepted(db: Kysely<Database>, runId: string, pageS
       .limit(pageSize)
       .execute()
     if (rows.length === 0) return
-    yield rows.map((r) => `${JSON.stringify({ messages: r.messages })}\n`).join('')
+    yield rows.map((r) => `${JSON.stringify({ messages: r.messages, ...(r.distill && { distill: r.distill }) })}\n`).join('')
     const last = rows[rows.length - 1]!
     pos = last.position
     idx = last.sample_index

@@ -2,7 +2,7 @@
 // call, seeds, and the conversation a sample trains on.
 import { createHash } from 'node:crypto'
 import { newsBlock, type ChatMessage } from '@sys2ft/dataset'
-import type { GenerateRequestItem, GenerateResponse } from '@sys2ft/worker-client'
+import type { Completion, DistillTarget, GenerateRequestItem, GenerateResponse } from '@sys2ft/worker-client'
 import { normalise, type Parsed, type RejectReason } from './parsers.ts'
 
 export interface GenerationOptions {
@@ -18,6 +18,7 @@ export interface GenerationOptions {
   questions_per_call: number
   max_rounds: number
   strategies_per_news: number
+  top_logprobs: number
   verify: boolean
 }
 
@@ -35,6 +36,8 @@ export interface SampleOut {
   accepted: boolean
   reject_reason: RejectReason | null
   messages: ChatMessage[] | null
+  /** Context distillation: the teacher's tokens and top-k log-probabilities for the assistant turn. */
+  distill?: DistillTarget | null
   raw: Record<string, unknown>
   prompt_tokens: number
   completion_tokens: number
@@ -94,6 +97,8 @@ export interface CompletionOut {
   finish_reason: string
   completion_tokens: number
   prompt_tokens: number
+  /** With top_logprobs: every generated token with the model's top-k at its step. */
+  tokens?: Completion['tokens']
 }
 
 /**
@@ -166,4 +171,15 @@ export function spread(need: number, variants: number): number[] {
 /** Adds to one of the chunk's counts. */
 export function count(acc: ChunkResult, key: string, by = 1): void {
   acc.stats[key] = (acc.stats[key] ?? 0) + by
+}
+
+/**
+ * A completion's distillation targets (asked for with `top_logprobs: k`): its token ids and each
+ * step's top-k, log-probabilities kept to 1e-4 nats (a relative error in a probability ≤ 5e-5),
+ * which about halves what a sample stores.
+ */
+export function distillTarget(c: CompletionOut, k: number): DistillTarget {
+  if (!c.tokens) throw new Error(`the worker returned no token log-probabilities for top_logprobs ${k} (a worker older than context distillation?)`)
+  const round = (lp: number) => Math.round(lp * 1e4) / 1e4
+  return { token_ids: c.tokens.map((t) => t.id), top: c.tokens.map((t) => t.top.map(([id, lp]) => [id, round(lp)] as [number, number])), k }
 }

@@ -15,8 +15,11 @@ export interface ProtocolModule<Name extends string = string> {
   options?: Record<string, TSchema>
   /** Whether it asks the model (its runs then record the worker that generated). */
   usesModel: boolean
-  /** How its data is trained when an experiment does not say (EntiGraph's text: the loss on every token). */
-  training?: { loss_on: 'assistant' | 'all' }
+  /**
+   * How its data is trained when an experiment does not say (EntiGraph's text: the loss on every
+   * token; context distillation: KL to the teacher's targets), merged into the job's hyperparameters.
+   */
+  training?: { loss_on?: 'assistant' | 'all'; objective?: 'sft' | 'distill' }
   /** The prompt templates as recorded in a run's provenance: their version and exact text. */
   templates: { version: string } & Record<string, unknown>
   /** Generates one chunk's samples into `ctx.acc`; returns each item's state (replay copies follow). */

@@ -3,6 +3,7 @@
 // OpenAPI documents follow.
 import { LiteralUnion } from '@sys2ft/service-kit'
 import { activeReading } from './active_reading/index.ts'
+import { contextDistillation } from './context_distillation/index.ts'
 import { entigraph } from './entigraph/index.ts'
 import { implication } from './implication/index.ts'
 import { naive } from './naive/index.ts'
@@ -17,6 +18,7 @@ export const REGISTRY = {
   self_qa: selfQa,
   active_reading: activeReading,
   entigraph,
+  context_distillation: contextDistillation,
 } as const satisfies { [Name in string]: ProtocolModule<Name> }
 
 export type Protocol = keyof typeof REGISTRY

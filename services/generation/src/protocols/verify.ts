@@ -51,4 +51,5 @@ function reject(s: SampleOut): void {
   s.accepted = false
   s.reject_reason = 'unverified'
   s.messages = null
+  s.distill = null
 }
