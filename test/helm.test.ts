@@ -98,7 +98,18 @@ t.test("each service's environment is accepted by its own configuration loader",
         t.equal(config.urls.worker, `http://${sts.metadata.name}:8000`, 'generation and evaluation call the Service over all worker pods')
       }
       if (name === 'external-workers') t.same(settings.workers.map((w) => w.name), ['default', 'gpu-box-2', 'gpu-box-3'])
-      if (name.startsWith('ray') || name === 'all-enabled') t.match(env.SYS2FT_RAY_ADDRESS, /^http:\/\/.+-ray-head-svc\.sys2ft\.svc:8265$/, `${name}: the Ray address is handed over`)
+      if (name.startsWith('ray') || name === 'all-enabled') {
+        t.equal(env.SYS2FT_RAY_ADDRESS, `ray://${find(list, 'RayCluster', '-ray').metadata.name}-head-svc.sys2ft.svc:10001`, `${name}: the head's Ray Client address`)
+        const pool = find(list, 'Service', '-ray-pool')
+        t.equal(env.SYS2FT_RAY_POOL_URL, `http://${pool.metadata.name}:${pool.spec.ports[0].port}`, `${name}: the launcher's Service`)
+        const launcher = find(list, 'Deployment', '-ray-pool').spec.template.spec.containers[0]
+        t.same(launcher.command, ['python3', '-m', 'sys2ft_worker.ray_pool'])
+        const arg = (flag: string) => launcher.args[launcher.args.indexOf(flag) + 1]
+        t.equal(arg('--address'), env.SYS2FT_RAY_ADDRESS, 'the launcher joins the same cluster')
+        t.equal(arg('--num-gpus'), '1')
+        t.equal(arg('--adapter-dir'), '/data/adapters')
+        t.equal(arg('--port'), String(pool.spec.ports[0].port))
+      }
     }
   }
 })
@@ -174,6 +185,7 @@ t.test('bad values and a broken template fail before anything is applied', { ski
     ['a worker key that would break SYS2FT_WORKERS', { auth: { workerApiKey: 'a"b' } }, /\/auth\/workerApiKey/],
     ['autoscaling bounds the wrong way round', { workers: { backend: 'ray', ray: { gpuGroup: { groupName: 'gpu', minReplicas: 4, maxReplicas: 2, replicas: 4 } } } }, /minReplicas <= replicas <= maxReplicas/],
     ['Kueue without the RayCluster', { kueue: { enabled: true } }, /kueue\.enabled queues the RayCluster/],
+    ['more actors than GPU pods', { workers: { backend: 'ray', ray: { launcher: { actors: 9, port: 8100 } } } }, /workers\.ray\.launcher\.actors: at most workers\.ray\.gpuGroup\.maxReplicas/],
     ['CNPG and a URL at once', { postgres: { url: 'postgres://x@db/sys2ft', cnpg: { enabled: true } } }, /give one of postgres\.cnpg\.enabled, postgres\.url or postgres\.existingSecret/],
   ]
   const files = cases.map(([what, values]) => {

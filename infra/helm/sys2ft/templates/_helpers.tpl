@@ -71,6 +71,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-ray" (include "sys2ft.fullname" .) -}}
 {{- end -}}
 
+{{/* SYS2FT_RAY_ADDRESS: the head's Ray Client endpoint (the launcher runs outside the Ray nodes). */}}
+{{- define "sys2ft.rayAddress" -}}
+{{- .Values.workers.ray.address | default (printf "ray://%s-head-svc.%s.svc:10001" (include "sys2ft.rayClusterName" .) .Release.Namespace) -}}
+{{- end -}}
+
+{{- define "sys2ft.rayPoolUrl" -}}
+{{- printf "http://%s-ray-pool:%d" (include "sys2ft.fullname" .) (int .Values.workers.ray.launcher.port) -}}
+{{- end -}}
+
 {{/* SYS2FT_WORKER_URL: the Service over every HTTP worker pod, or the external URL. */}}
 {{- define "sys2ft.workerUrl" -}}
 {{- if eq .Values.workers.backend "http" -}}
