@@ -90,6 +90,13 @@ const checks = [
     const v = output('docker', ['compose', 'version'])
     return { ok: !!v, optional: true, detail: v ?? 'no compose plugin: test/containers.test.ts checks the files by parsing', fix: 'install Docker with the compose plugin (only to run docker-compose.yml)' }
   }],
+  ['test (ray backend)', 'Ray in the worker venv', () => {
+    const r = venvCheck('infra/worker/.venv', ['ray'], 'bash infra/worker/setup.sh --ray   (./sys2ft test does it)')
+    if (!r.ok) return r
+    const v = output(workerPython, ['-c', 'import ray; print(ray.__version__)'])
+    const want = /^ray==(\S+)/m.exec(readFileSync(at('infra/worker/requirements-ray.txt'), 'utf8'))?.[1]
+    return { ...r, ok: v === want, detail: v === want ? `ray ${v}: the ray backend (python -m sys2ft_worker.ray_pool) and test/ray.test.ts` : `ray ${v ?? '?'}, requirements-ray.txt pins ${want}` }
+  }],
   ['vllm tests', 'vLLM venv', () => venvCheck('infra/worker/.venv-vllm', ['vllm'], 'bash infra/worker/setup.sh --vllm')],
   ['lm-eval', 'lm-eval venv', () => venvCheck('infra/lmeval/.venv', ['lm_eval'], 'bash infra/lmeval/setup.sh')],
   ['test (fuzzing)', 'schemathesis venv', () => venvCheck('infra/fuzz/.venv', ['schemathesis'], 'bash infra/fuzz/setup.sh')],

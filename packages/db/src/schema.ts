@@ -204,7 +204,7 @@ export interface AdaptersTable {
   job_id: string
   base_model: string
   worker_id: string | null
-  location: Json<{ worker_id: string | null; worker_url: string; name: string }>
+  location: Json<{ worker_id: string | null; worker_url: string; name: string; /** `ray`: trained by an engine actor of the Ray pool, on the registry every actor shares */ pool?: 'ray' }>
   data_sha256: string
   hyperparameters: Json<Shape<'adapters.hyperparameters'>>
   final_loss: number | null

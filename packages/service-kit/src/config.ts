@@ -24,6 +24,8 @@ export const ConfigSchema = Type.Object({
   SYS2FT_DB_STATEMENT_TIMEOUT_MS: Type.Integer({ default: 30_000, minimum: 100 }),
   SYS2FT_DATA_DIR: Type.String({ default: '.data', description: 'Local state: the embedded database, adapters.' }),
   SYS2FT_MAX_EXPERIMENT_CELLS: Type.Integer({ default: 2000, minimum: 1, description: 'The most cells one experiment may expand to; a bigger grid is a 400 that says its cell count.' }),
+  SYS2FT_RAY_ADDRESS: Type.String({ default: '', description: 'The Ray cluster the engine actors run on (the `ray` execution backend); unset: HTTP workers only, as without Ray.' }),
+  SYS2FT_RAY_POOL_URL: Type.String({ default: '', description: 'The Ray launcher (python -m sys2ft_worker.ray_pool): its GET /v1/pool lists the engine actors. Required with SYS2FT_RAY_ADDRESS.' }),
 })
 
 export type RawConfig = Static<typeof ConfigSchema>
@@ -41,6 +43,8 @@ export interface Sys2ftConfig {
   db: { poolMax: number; statementTimeoutMs: number }
   dataDir: string
   limits: { experimentCells: number }
+  /** The `ray` execution backend (SYS2FT_RAY_ADDRESS set): runs and trainings go to the launcher's engine actors. */
+  ray?: { address: string; poolUrl: string } | undefined
 }
 
 export class ConfigError extends Error {
@@ -83,9 +87,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     db: { poolMax: raw.SYS2FT_DB_POOL_MAX, statementTimeoutMs: raw.SYS2FT_DB_STATEMENT_TIMEOUT_MS },
     dataDir: raw.SYS2FT_DATA_DIR,
     limits: { experimentCells: raw.SYS2FT_MAX_EXPERIMENT_CELLS },
+    ray: rayBackend(raw),
   }
   assertAuthConfigured(config)
   return config
+}
+
+function rayBackend(raw: RawConfig): Sys2ftConfig['ray'] {
+  if (!raw.SYS2FT_RAY_ADDRESS) {
+    if (raw.SYS2FT_RAY_POOL_URL) throw new ConfigError('SYS2FT_RAY_POOL_URL: is set but SYS2FT_RAY_ADDRESS is not; set both for the Ray backend, or neither')
+    return undefined
+  }
+  if (!raw.SYS2FT_RAY_POOL_URL) throw new ConfigError('SYS2FT_RAY_POOL_URL: is required with SYS2FT_RAY_ADDRESS (the launcher\'s endpoint: python -m sys2ft_worker.ray_pool --address … --port …)')
+  try {
+    new URL(raw.SYS2FT_RAY_POOL_URL)
+  } catch {
+    throw new ConfigError(`SYS2FT_RAY_POOL_URL: is not a URL (got ${JSON.stringify(raw.SYS2FT_RAY_POOL_URL)})`)
+  }
+  return { address: raw.SYS2FT_RAY_ADDRESS, poolUrl: raw.SYS2FT_RAY_POOL_URL.replace(/\/+$/, '') }
 }
 
 /** With no keys the stack refuses to start, unless the explicit development flag is set. */

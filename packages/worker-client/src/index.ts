@@ -2,3 +2,4 @@ export { WorkerClient, WorkerError, type CallOptions, type WaitNote, type Worker
 export * from './types.ts'
 export { ServedModel } from './served-model.ts'
 export { waitNotices } from './wait-notices.ts'
+export { WorkerPool, forEachConcurrently, fetchRayPool, aliveActors, type PoolMember, type RayPoolView, type WorkerPoolOptions, type ClientSettings } from './pool.ts'

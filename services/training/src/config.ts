@@ -32,6 +32,8 @@ export const TrainingConfigSchema = Type.Object({
 export interface TrainingSettings {
   /** Every worker registered from configuration: `default` (SYS2FT_WORKER_URL) first. */
   workers: ConfiguredWorker[]
+  /** The Ray backend: the launcher whose alive engine actors are registered as workers too (labels.backend `ray`), at every health round. */
+  ray?: { poolUrl: string; apiKey: string | undefined } | undefined
   /** Which hosts POST /workers may register. */
   workerHosts: WorkerHostPolicy
   pollMs: number
@@ -43,14 +45,17 @@ export interface TrainingSettings {
 }
 
 /** The training settings from `env`; throws ConfigError naming each bad variable. */
-export function loadTrainingSettings(config: Pick<Sys2ftConfig, 'urls' | 'workerApiKey'>, env: Record<string, string | undefined> = process.env): TrainingSettings {
+export function loadTrainingSettings(config: Pick<Sys2ftConfig, 'urls' | 'workerApiKey' | 'ray'>, env: Record<string, string | undefined> = process.env): TrainingSettings {
   const raw = parseEnv(TrainingConfigSchema, env)
   const extra = parseWorkers(raw.SYS2FT_WORKERS)
   const byName = new Set(extra.map((w) => w.name))
-  const workers: ConfiguredWorker[] = byName.has('default') ? [] : [{ name: 'default', url: config.urls.worker, ...(config.workerApiKey ? { api_key: config.workerApiKey } : {}) }]
+  // with the Ray backend the actors are the workers: `default` only when SYS2FT_WORKER_URL is set as well
+  const withDefault = !byName.has('default') && (!config.ray || Boolean(env.SYS2FT_WORKER_URL))
+  const workers: ConfiguredWorker[] = withDefault ? [{ name: 'default', url: config.urls.worker, ...(config.workerApiKey ? { api_key: config.workerApiKey } : {}) }] : []
   const all = [...workers, ...extra]
   return {
     workers: all,
+    ray: config.ray ? { poolUrl: config.ray.poolUrl, apiKey: config.workerApiKey } : undefined,
     workerHosts: WorkerHostPolicy.parse(raw.SYS2FT_WORKER_HOSTS, all.map((w) => w.url)),
     pollMs: raw.SYS2FT_TRAINING_POLL_MS,
     leaseMs: raw.SYS2FT_TRAINING_LEASE_MS,

@@ -1,11 +1,13 @@
 import type { FastifyInstance } from 'fastify'
 import { JobRunner, instanceOwner } from '@sys2ft/service-kit'
-import type { WorkerClientOptions } from '@sys2ft/worker-client'
+import { WorkerPool, type ServedModel, type WorkerClientOptions } from '@sys2ft/worker-client'
 import { executeRun } from '../domain/execute.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
     evalRunner: JobRunner<'eval_runs'>
+    /** The Ray backend's engine actors (SYS2FT_RAY_ADDRESS); undefined without it. */
+    rayPool: WorkerPool | undefined
   }
 }
 
@@ -33,6 +35,7 @@ export interface RunnerOptions {
  */
 export function evalRunnerPlugin(opts: RunnerOptions) {
   return async function evalRunner(app: FastifyInstance): Promise<void> {
+    const ray = app.config.ray ? WorkerPool.ray(app.config.ray.poolUrl, app.config.workerApiKey, opts.workerClient) : undefined
     const runner = new JobRunner({
       db: app.db,
       table: 'eval_runs',
@@ -43,10 +46,19 @@ export function evalRunnerPlugin(opts: RunnerOptions) {
       retryBaseMs: opts.retryDelayMs,
       unavailableGraceMs: opts.unavailableGraceMs,
       log: app.log,
-      run: (run, ctx) => executeRun({ db: app.db, workerUrl: app.config.urls.worker, workerApiKey: app.config.workerApiKey, client: opts.workerClient, noticeMs: opts.noticeMs }, run, ctx),
+      run: (run, ctx) => executeRun({ db: app.db, workerUrl: app.config.urls.worker, workerApiKey: app.config.workerApiKey, client: opts.workerClient, ray, noticeMs: opts.noticeMs }, run, ctx),
     })
     app.decorate('evalRunner', runner)
+    app.decorate('rayPool', ray)
     app.addHook('onListen', () => runner.start())
     app.addHook('preClose', () => runner.stop())
+  }
+}
+
+/** The check of a requested model against the worker's (with the Ray backend: an alive actor's; none yet: not checked). */
+export function modelCheck(app: FastifyInstance, served: ServedModel): (model: string) => Promise<string | undefined> {
+  return async (model) => {
+    const url = app.rayPool ? (await app.rayPool.members())[0]?.url : app.config.urls.worker
+    return url ? served.check(model, url, app.config.workerApiKey) : undefined
   }
 }

@@ -7,6 +7,7 @@ import { CreateEvalRun, EvalResult, EvalRun, EventsQuery, ListRunsQuery, Results
 import { createRun, currentSummary, getRun, listRuns, resumeRun, runOut } from '../domain/runs.ts'
 import { listResults } from '../domain/results.ts'
 import { serviceInfo } from '../info.ts'
+import { modelCheck } from '../plugins/eval-runner.ts'
 
 const tags = ['eval-runs']
 const problem = { $ref: 'Problem#' }
@@ -30,8 +31,9 @@ export async function evalRunsRoutes(fastify: FastifyInstance): Promise<void> {
       response: { 202: EvalRun, 400: problem, 409: problem, 422: problem },
     },
   }, async (req, reply) => {
-    const checkModel = (model: string) => servedModel.check(model, app.config.urls.worker, app.config.workerApiKey)
-    const run = await createRun(app.db, req.body, { workerUrl: app.config.urls.worker, service: serviceInfo, checkModel })
+    const checkModel = modelCheck(app, servedModel)
+    const workerUrl = app.config.ray ? `${app.config.ray.poolUrl}/v1/pool` : app.config.urls.worker
+    const run = await createRun(app.db, req.body, { workerUrl, service: serviceInfo, checkModel })
     app.evalRunner.wake()
     reply.code(202).header('location', `/eval-runs/${run.id}`)
     return runOut(run, null)

@@ -9,6 +9,7 @@ import { cancelExperiment, cellsOf, createExperiment, experimentOut, getCells, g
 import { buildReport } from '../domain/report.ts'
 import { renderCsv } from '../report/csv.ts'
 import { renderHtml } from '../report/html.ts'
+import { modelCheck } from '../plugins/eval-runner.ts'
 import { Experiment, ExperimentId, ExperimentReportQuery, ListExperimentsQuery } from '../schemas/experiments.ts'
 
 const tags = ['experiments']
@@ -24,6 +25,7 @@ export async function experimentsRoutes(fastify: FastifyInstance): Promise<void>
   const out = async (id: string) => experimentOut(await getExperiment(app.db, id), await getCells(app.db, id))
   const defaultModel = async () => {
     try {
+      if (app.rayPool) return (await app.rayPool.info()).model.id
       return (await new WorkerClient({ baseURL: app.config.urls.worker, apiKey: app.config.workerApiKey, retries: 1 }).info()).model.id
     } catch {
       throw new ProblemError(503, 'worker_unavailable', 'no model named and the worker cannot be asked for its model: name `models` or start the worker', [{ path: '/models', message: 'required while the worker is unreachable' }])
@@ -34,7 +36,7 @@ export async function experimentsRoutes(fastify: FastifyInstance): Promise<void>
     config: { idempotent: true },
     schema: { tags, summary: 'Start an experiment (202): expands the spec into cells and runs them', body: ExperimentRequest, response: { 202: Experiment, 400: problem, 404: problem, 503: problem } },
   }, async (req, reply) => {
-    const checkModel = (model: string) => servedModel.check(model, app.config.urls.worker, app.config.workerApiKey)
+    const checkModel = modelCheck(app, servedModel)
     const spec = await resolveSpec(app.db, req.body, { defaultModel, checkModel })
     const e = await createExperiment(app.db, spec, { maxCells: app.config.limits.experimentCells })
     app.experimentRunner.wake()

@@ -1,14 +1,15 @@
 import type { Kysely } from 'kysely'
 import { copyRows, withBulkTransaction, type Database } from '@sys2ft/db'
 import { RetryableError, storable, type JobContext } from '@sys2ft/service-kit'
-import { WorkerClient, WorkerError, waitNotices } from '@sys2ft/worker-client'
+import { WorkerError, WorkerPool, forEachConcurrently, waitNotices } from '@sys2ft/worker-client'
 import { generateChunk, protocolModule, type ChunkResult, type Protocol } from '../protocols/index.ts'
 import { runItems, type GenerationRunRow } from './generation-runs.ts'
 
 
 export interface RunDeps {
   db: Kysely<Database>
-  worker: WorkerClient
+  /** Where chunks go: one worker (SYS2FT_WORKER_URL), or the Ray pool's actors, one chunk per actor at a time. */
+  workers: WorkerPool
   /** How often a long worker call leaves a `waiting` event (waitNotices' default when absent). */
   noticeMs?: number | undefined
 }
@@ -17,31 +18,32 @@ export interface RunDeps {
  * Runs (or resumes) one generation run: the news items still without samples are processed in
  * chunks of `items_per_call`, each chunk's samples written in one transaction together with the
  * run's counters. A resumed run skips the items already written; a runner that lost its lease
- * cannot write (the guard on lease_owner rolls the chunk back).
+ * cannot write (the guard on lease_owner rolls the chunk back). With several workers (the Ray pool)
+ * as many chunks run at once as there are workers, each chunk on one worker, each written in its own
+ * transaction as it ends; with one worker, one chunk after the other.
  */
 export async function runGeneration(deps: RunDeps, run: GenerationRunRow, ctx: JobContext): Promise<void> {
   const opts = run.options
   const protocol = run.protocol as Protocol
-  const worker = deps.worker.withRequestId(run.id)
   const items = await runItems(deps.db, run.set_id, run.filter)
   const written = new Set((await deps.db.selectFrom('generation_samples').select('item_id').distinct().where('run_id', '=', run.id).execute()).map((r) => r.item_id))
   const todo = items.filter((i) => !written.has(i.id))
 
   if (protocolModule(protocol).usesModel && !(run.provenance as { worker?: unknown }).worker) {
-    const info = await call(() => worker.info())
+    const info = await call(() => deps.workers.call(run.id, (w) => w.info()).then((r) => r.value))
     await ctx.update({ provenance: JSON.stringify({ ...(run.provenance as object), worker: { engine: info.engine, device: info.device, dtype: info.dtype, model: info.model.id, version: info.version }, generating_model: opts.model ?? info.model.id }) })
   }
   if (todo.length < items.length) await ctx.event('resume', `resuming: ${items.length - todo.length} of ${items.length} news items already done`)
 
   // a long call says so in the run's events, and says when the worker stops answering
   const onWait = waitNotices((message, note) => void ctx.event('waiting', message, note).catch(() => {}), deps.noticeMs)
-  for (let i = 0; i < todo.length; i += opts.items_per_call) {
-    if (ctx.signal.aborted) return
-    const chunk = todo.slice(i, i + opts.items_per_call)
-    const result = await call(() => generateChunk(protocol, chunk, opts, (body) => worker.generate(body, { signal: ctx.signal, onWait }), ctx.signal))
+  const chunks: (typeof todo)[] = []
+  for (let i = 0; i < todo.length; i += opts.items_per_call) chunks.push(todo.slice(i, i + opts.items_per_call))
+  await forEachConcurrently(chunks, await deps.workers.concurrency(), async (chunk) => {
+    const { value: result, member } = await call(() => deps.workers.call(run.id, (worker) => generateChunk(protocol, chunk, opts, (body) => worker.generate(body, { signal: ctx.signal, onWait }), ctx.signal), ctx.signal))
     const counts = await writeChunk(deps.db, run.id, ctx.owner, result)
-    await ctx.event('progress', `${counts.items_done}/${items.length} news items; +${counts.accepted} accepted, +${counts.rejected} rejected`, { chunk_items: chunk.length, worker_calls: result.calls, ...counts })
-  }
+    await ctx.event('progress', `${counts.items_done}/${items.length} news items; +${counts.accepted} accepted, +${counts.rejected} rejected`, { chunk_items: chunk.length, worker_calls: result.calls, ...(deps.workers.kind === 'ray' && { worker: member.name }), ...counts })
+  }, ctx.signal)
 }
 
 /** Worker failures: unreachable → retried later by the job runner (no attempt counted within its grace); anything else fails the run with the reason. */

@@ -1,12 +1,13 @@
 import type { FastifyInstance } from 'fastify'
 import { JobRunner, instanceOwner } from '@sys2ft/service-kit'
-import { WorkerClient, type WorkerClientOptions } from '@sys2ft/worker-client'
+import { WorkerPool, type WorkerClientOptions } from '@sys2ft/worker-client'
 import { runGeneration } from '../domain/run-generation.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
     generationRunner: JobRunner<'generation_runs'>
-    worker: WorkerClient
+    /** The workers runs send their chunks to: SYS2FT_WORKER_URL alone, or the Ray launcher's actors. */
+    workers: WorkerPool
   }
 }
 
@@ -26,14 +27,15 @@ export interface RunnerOptions {
 }
 
 /**
- * The worker client and the background runner of generation runs. The runner starts when the service
+ * The worker pool and the background runner of generation runs. The runner starts when the service
  * listens (after `runService` migrated; building the app for tests or the OpenAPI export touches no
  * database) and stops, requeueing what it ran, before the app closes.
  */
 export function generationRunnerPlugin(opts: RunnerOptions) {
   return async function generationRunner(app: FastifyInstance): Promise<void> {
-    const worker = new WorkerClient({ baseURL: app.config.urls.worker, apiKey: app.config.workerApiKey, hang: opts.workerHang })
-    app.decorate('worker', worker)
+    const client = { hang: opts.workerHang }
+    const workers = app.config.ray ? WorkerPool.ray(app.config.ray.poolUrl, app.config.workerApiKey, client) : WorkerPool.single(app.config.urls.worker, app.config.workerApiKey, client)
+    app.decorate('workers', workers)
     const runner = new JobRunner({
       db: app.db,
       table: 'generation_runs',
@@ -43,7 +45,7 @@ export function generationRunnerPlugin(opts: RunnerOptions) {
       retryBaseMs: opts.retryDelayMs,
       unavailableGraceMs: opts.unavailableGraceMs,
       log: app.log,
-      run: (run, ctx) => runGeneration({ db: app.db, worker, noticeMs: opts.noticeMs }, run, ctx),
+      run: (run, ctx) => runGeneration({ db: app.db, workers, noticeMs: opts.noticeMs }, run, ctx),
     })
     app.decorate('generationRunner', runner)
     app.addHook('onListen', () => runner.start())

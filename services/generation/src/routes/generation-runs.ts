@@ -22,7 +22,9 @@ export async function generationRunsRoutes(fastify: FastifyInstance): Promise<vo
     schema: { tags, summary: 'Start a generation run (202; runs in the background)', body: CreateRunBody, response: { 202: GenerationRun, 400: problem, 404: problem } },
   }, async (req, reply) => {
     const b = req.body
-    const wrongModel = b.options?.model ? await servedModel.check(b.options.model, app.config.urls.worker, app.config.workerApiKey) : undefined
+    // with the Ray backend: the model of an actor of the pool (none alive yet: not checked, as with a worker that does not answer)
+    const checkUrl = app.config.ray ? (await app.workers.members())[0]?.url : app.config.urls.worker
+    const wrongModel = b.options?.model && checkUrl ? await servedModel.check(b.options.model, checkUrl, app.config.workerApiKey) : undefined
     if (wrongModel) throw invalid([{ path: '/options/model', message: wrongModel }], `invalid generation run: /options/model ${wrongModel}`)
     const run = await createRun(app.db, { news_set_id: b.news_set_id, protocol: b.protocol, filter: b.filter, options: b.options as GenerationOptions })
     app.generationRunner.wake()

@@ -170,7 +170,7 @@ export class Transitions {
           job_id: job.id,
           base_model: job.base_model,
           worker_id: worker.id,
-          location: JSON.stringify({ worker_id: worker.id, worker_url: worker.url, name: manifest.name }),
+          location: JSON.stringify({ worker_id: worker.id, worker_url: worker.url, name: manifest.name, ...(worker.labels.backend === 'ray' && { pool: 'ray' }) }),
           data_sha256: manifest.data_sha256,
           hyperparameters: JSON.stringify(job.settings),
           final_loss: manifest.final_loss,

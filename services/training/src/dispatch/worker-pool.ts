@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely'
 import type { Database } from '@sys2ft/db'
-import { WorkerClient, WorkerError, type WorkerInfo } from '@sys2ft/worker-client'
-import type { TrainingSettings } from '../config.ts'
+import { WorkerClient, WorkerError, fetchRayPool, type WorkerInfo } from '@sys2ft/worker-client'
+import type { ConfiguredWorker, TrainingSettings } from '../config.ts'
 import { ACTIVE_STATES, registerConfigured, type WorkerRow } from '../domain/workers.ts'
 import type { Log } from './log.ts'
 
@@ -68,7 +68,8 @@ export class WorkerPool {
   private round(): Promise<void> {
     this.running ??= (async () => {
       try {
-        if (!this.registered) {
+        if (this.settings.ray) await this.syncRay(this.settings.ray)
+        else if (!this.registered) {
           await registerConfigured(this.db, this.settings.workers)
           this.registered = true
         }
@@ -81,6 +82,27 @@ export class WorkerPool {
       }
     })()
     return this.running
+  }
+
+  /**
+   * The Ray backend: the launcher's alive engine actors become configured workers (one training at a
+   * time each, labels.backend `ray`); an actor no longer alive leaves the table once it holds no job
+   * (a job on it is requeued by the dispatcher when its address refuses, with an attempt counted).
+   * A launcher that does not answer changes nothing this round.
+   */
+  private async syncRay(ray: NonNullable<TrainingSettings['ray']>): Promise<void> {
+    let actors: ConfiguredWorker[]
+    try {
+      const view = await fetchRayPool(ray.poolUrl, ray.apiKey, this.settings.workerTimeoutMs)
+      actors = view.actors
+        .filter((a) => a.state === 'alive' && a.url)
+        .map((a) => ({ name: a.name, url: a.url!, ...(ray.apiKey ? { api_key: ray.apiKey } : {}), capacity: 1, labels: { backend: 'ray', ray_actor: a.name, ...(a.node_id ? { ray_node: a.node_id } : {}) } }))
+    } catch (err) {
+      this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'ray pool launcher did not answer; workers unchanged')
+      return
+    }
+    await registerConfigured(this.db, [...this.settings.workers, ...actors])
+    this.registered = true
   }
 
   /** Asks one worker for its /v1/info and records what it says (or why it did not answer). */
