@@ -4,8 +4,14 @@ import t from 'tap'
 import { createTestDatabase } from '@sys2ft/db/testing'
 import { auth } from '@sys2ft/service-kit/testing'
 import { resolveSpec } from '../src/experiments/resolve.ts'
-import { expandCells } from '../src/experiments/cells.ts'
+import { expandCells, type CellPlan } from '../src/experiments/cells.ts'
 import { seedNewsSet, someNews, startService } from './fixtures.ts'
+
+/** An evaluation cell's body (its type checked, so its fields are the eval-run schema's). */
+const evalBody = (c: CellPlan | undefined) => {
+  if (c?.kind !== 'evaluation') throw new Error(`not an evaluation cell: ${c?.key}`)
+  return c.body
+}
 
 const tdb = await createTestDatabase()
 t.teardown(() => tdb.drop())
@@ -18,8 +24,8 @@ const questionsOf = (filter: (item: (typeof news)[number], q: (typeof news)[numb
 t.test('no baseline: base and ICL ask the trained news, like the adapters', async (t) => {
   const spec = await resolveSpec(tdb.db, { news_set_id: newsSet, domains: ['coding'], items_per_domain: 1 }, ctx)
   t.equal(spec.baseline_question_keys, null)
-  const base = expandCells(spec).find((c) => c.key === 'eval:base:m')!
-  t.same(base.body.filter, { item_keys: ['coding-001'] })
+  const base = evalBody(expandCells(spec).find((c) => c.key === 'eval:base:m'))
+  t.same(base.filter, { item_keys: ['coding-001'] })
 })
 
 t.test('a baseline of recall questions: every question of the trained news, then every recall question', async (t) => {
@@ -28,9 +34,9 @@ t.test('a baseline of recall questions: every question of the trained news, then
   t.same([...spec.baseline_question_keys!].sort(), want.sort())
   t.ok(want.length > questionsOf((i) => i.id === 'coding-001').length, 'more questions than the trained news')
   const cells = expandCells(spec)
-  for (const mode of ['base', 'icl']) t.same(cells.find((c) => c.key === `eval:${mode}:m`)!.body.filter, { question_keys: spec.baseline_question_keys }, mode)
-  const ft = cells.find((c) => c.key.startsWith('eval:ft:'))!
-  t.same(ft.body.filter, { item_keys: ['coding-001'] }, 'the adapters ask their trained news')
+  for (const mode of ['base', 'icl']) t.same(evalBody(cells.find((c) => c.key === `eval:${mode}:m`)).filter, { question_keys: spec.baseline_question_keys }, mode)
+  const ft = evalBody(cells.find((c) => c.key.startsWith('eval:ft:')))
+  t.same(ft.filter, { item_keys: ['coding-001'] }, 'the adapters ask their trained news')
 })
 
 t.test('a baseline by domain and items per domain: the first N items of each of its domains, all types', async (t) => {

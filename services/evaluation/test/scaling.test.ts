@@ -15,7 +15,7 @@ const noWorker = { defaultModel: async () => { throw new Error('the scaling pres
 const SMALL = 'qwen2.5-coder-0.5b-instruct'
 const LARGE = 'qwen2.5-coder-1.5b-instruct'
 
-const byKind = (cells: CellPlan[], kind: CellPlan['kind']) => cells.filter((c) => c.kind === kind)
+const byKind = <K extends CellPlan['kind']>(cells: CellPlan[], kind: K) => cells.filter((c): c is Extract<CellPlan, { kind: K }> => c.kind === kind)
 
 t.test('scaling: both sizes, the same compute levels, samples scaled so 6·N·D matches', async (t) => {
   const spec = await resolveSpec(tdb.db, { preset: 'scaling', news_set_id: newsSet }, noWorker)

@@ -1,4 +1,7 @@
 import { REGISTRY, type ProtocolModule } from '@sys2ft/generation/protocols'
+import type { CreateRunRequest } from '@sys2ft/generation/schemas/generation-runs'
+import type { CreateJobRequest } from '@sys2ft/training/schemas/training-jobs'
+import type { CreateEvalRunT, FilterT } from '../schemas/eval-runs.ts'
 import { BASE_DEFAULTS, samplesFor, type ProtocolVariantT, type ResolvedSpec, type ScoringMethodT, type ScoringSpecT } from './spec.ts'
 
 /**
@@ -6,7 +9,7 @@ import { BASE_DEFAULTS, samplesFor, type ProtocolVariantT, type ResolvedSpec, ty
  * that make a `flops_budget` of 6·N·D for this model and number of epochs (its N checked and
  * recorded in `model_params` when the spec was resolved).
  */
-function tokenBudget(spec: ResolvedSpec, model: string, epochs: number): { token_budget?: number } {
+function tokenBudget(spec: ResolvedSpec, model: string, epochs: number): Pick<TrainingHyperparameters, 'token_budget'> {
   const { token_budget, flops_budget } = spec.training
   if (token_budget !== undefined) return { token_budget }
   const n = spec.model_params[model]
@@ -15,9 +18,19 @@ function tokenBudget(spec: ResolvedSpec, model: string, epochs: number): { token
 }
 
 /** How a protocol's data is trained unless the experiment says otherwise (its module knows: EntiGraph's text takes the loss on every token, context distillation's targets the KL objective). */
-const protocolTraining = (name: ProtocolVariantT['protocol']): NonNullable<ProtocolModule['training']> => (REGISTRY[name] as ProtocolModule).training ?? {}
+const protocolTraining = (name: ProtocolVariantT['protocol']): Pick<TrainingHyperparameters, 'loss_on' | 'objective'> => (REGISTRY[name] as ProtocolModule).training ?? {}
 
-export type CellKind = 'generation' | 'training' | 'evaluation'
+/**
+ * The request body each kind of cell sends, typed by the schema of the service that takes it
+ * (POST /generation-runs, /training-jobs, /eval-runs): a field renamed there fails to compile here.
+ */
+export interface CellBodies {
+  generation: CreateRunRequest
+  training: CreateJobRequest
+  evaluation: CreateEvalRunT
+}
+export type CellKind = keyof CellBodies
+type TrainingHyperparameters = NonNullable<CreateJobRequest['hyperparameters']>
 
 /** A value of a request body taken from a finished dependency: its resource id, or a field of its result. */
 export interface Binding {
@@ -27,25 +40,24 @@ export interface Binding {
   field: 'resource_id' | 'adapter_id'
 }
 
-export interface CellPlan {
+interface CellCommon {
   key: string
-  kind: CellKind
-  /** The request body that creates the resource, before bindings. */
-  body: Record<string, unknown>
   bind: Binding[]
   depends_on: string[]
   /** What the results table says about this cell. */
   labels: Record<string, string | number | boolean>
 }
+/** One cell: its kind and the request body that creates its resource, before bindings. */
+export type CellPlan = { [K in CellKind]: CellCommon & { kind: K; body: CellBodies[K] } }[CellKind]
 
 export const variantKey = (v: ProtocolVariantT) => `${v.protocol}${v.verify ? '+verify' : ''}${v.news_in_context ? '+nic' : ''}${v.replay ? `+replay${v.replay}` : ''}`
 
 const TYPES = { news: ['recall', 'implication'], control: ['knowledge', 'reasoning'] } as const
 
 /** The scoring methods of one evaluation and the question types each asks (all types: none named). */
-function scoringSplits(scoring: ScoringSpecT, set: keyof typeof TYPES): { scoring: ScoringMethodT; question_types?: string[] }[] {
+function scoringSplits(scoring: ScoringSpecT, set: keyof typeof TYPES): { scoring: ScoringMethodT; question_types?: FilterT['question_types'] }[] {
   if (typeof scoring === 'string') return [{ scoring }]
-  const byMethod = new Map<ScoringMethodT, string[]>()
+  const byMethod = new Map<ScoringMethodT, NonNullable<FilterT['question_types']>>()
   for (const type of TYPES[set]) byMethod.set(scoring[type] ?? 'loglik', [...(byMethod.get(scoring[type] ?? 'loglik') ?? []), type])
   if (byMethod.size === 1) return [{ scoring: [...byMethod.keys()][0]! }]
   return [...byMethod].map(([method, types]) => ({ scoring: method, question_types: types }))
@@ -62,12 +74,12 @@ export function expandCells(spec: ResolvedSpec): CellPlan[] {
   // base and ICL need no training: under a baseline they ask more questions than the adapters
   const baselineFilter = spec.baseline_question_keys ? { question_keys: spec.baseline_question_keys } : filter
   /** One evaluation cell per scoring method (a per-type scoring splits it by question type; its key gets the method). */
-  const pushEval = (cell: Omit<CellPlan, 'kind' | 'body'>, model: string, mode: string, setId: string, evalFilter: Record<string, unknown> | undefined) => {
+  const pushEval = (cell: CellCommon, model: string, mode: CreateEvalRunT['mode'], setId: string, evalFilter: FilterT | undefined) => {
     const splits = scoringSplits(spec.scoring, setId === spec.control_set_id ? 'control' : 'news')
     for (const split of splits) {
-      const f = { ...evalFilter, ...(split.question_types && { question_types: split.question_types }) }
+      const f: FilterT = { ...evalFilter, ...(split.question_types && ({ question_types: split.question_types } satisfies FilterT)) }
       const ev = spec.evaluation ?? BASE_DEFAULTS.evaluation // specs stored before the field existed
-      const options = { answer_prefix: ev.answer_prefix, ...(split.scoring === 'generate' && ev.max_tokens !== undefined && { max_tokens: ev.max_tokens }) }
+      const options: CreateEvalRunT['options'] = { answer_prefix: ev.answer_prefix, ...(split.scoring === 'generate' && ev.max_tokens !== undefined && ({ max_tokens: ev.max_tokens } satisfies CreateEvalRunT['options'])) }
       cells.push({
         ...cell,
         key: splits.length > 1 ? `${cell.key}:${split.scoring}` : cell.key,
@@ -108,7 +120,7 @@ export function expandCells(spec: ResolvedSpec): CellPlan[] {
                   body: {
                     base_model: model,
                     data: [{ generation_run_id: '' }],
-                    hyperparameters: { ...protocolTraining(v.protocol), lora: { r, alpha: 2 * r }, learning_rate: lr, epochs, batch_size: spec.training.batch_size, max_seq_len: spec.training.max_seq_len, lr_scheduler: spec.training.lr_scheduler, warmup_ratio: spec.training.warmup_ratio, ...(spec.training.gradient_checkpointing != null && { gradient_checkpointing: spec.training.gradient_checkpointing }), ...tokenBudget(spec, model, epochs) },
+                    hyperparameters: { ...protocolTraining(v.protocol), lora: { r, alpha: 2 * r }, learning_rate: lr, epochs, batch_size: spec.training.batch_size, max_seq_len: spec.training.max_seq_len, lr_scheduler: spec.training.lr_scheduler, warmup_ratio: spec.training.warmup_ratio, ...(spec.training.gradient_checkpointing != null && ({ gradient_checkpointing: spec.training.gradient_checkpointing } satisfies TrainingHyperparameters)), ...tokenBudget(spec, model, epochs) },
                     seed,
                   },
                   bind: [{ path: 'data.0.generation_run_id', from: genKey, field: 'resource_id' }],
@@ -128,10 +140,10 @@ export function expandCells(spec: ResolvedSpec): CellPlan[] {
 }
 
 /** Writes `value` at a dotted path (`data.0.generation_run_id`) into a copy of `body`. */
-export function bindValue(body: Record<string, unknown>, path: string, value: unknown): Record<string, unknown> {
+export function bindValue<T extends object>(body: T, path: string, value: unknown): T {
   const copy = structuredClone(body)
   const parts = path.split('.')
-  let at: Record<string, unknown> | unknown[] = copy
+  let at = copy as Record<string, unknown> | unknown[]
   for (const p of parts.slice(0, -1)) at = (at as Record<string, unknown>)[p] as Record<string, unknown>
   ;(at as Record<string, unknown>)[parts.at(-1)!] = value
   return copy

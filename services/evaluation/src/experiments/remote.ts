@@ -1,6 +1,6 @@
 import { serviceClient } from '@sys2ft/service-kit'
 import type { Sys2ftConfig } from '@sys2ft/service-kit'
-import type { CellKind } from './cells.ts'
+import type { CellBodies, CellKind } from './cells.ts'
 
 /** A cell's resource as the experiment sees it, whatever service holds it. */
 export interface RemoteState {
@@ -42,7 +42,7 @@ export class Remote {
     return serviceClient({ baseURL: this.config.urls[service], key: this.config.serviceKey ?? this.config.apiKeys[0], requestId: this.requestId, timeoutMs: 30_000 })
   }
 
-  async create(kind: CellKind, body: Record<string, unknown>, idempotencyKey: string): Promise<string> {
+  async create<K extends CellKind>(kind: K, body: CellBodies[K], idempotencyKey: string): Promise<string> {
     const res = await this.client(kind).post(PATHS[kind].path, body, { headers: { 'idempotency-key': idempotencyKey } })
     if (res.status >= 200 && res.status < 300) return (res.data as { id: string }).id
     const detail = (res.data as { detail?: string; errors?: { path: string; message: string }[] })?.detail ?? `HTTP ${res.status}`

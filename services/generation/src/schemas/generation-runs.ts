@@ -38,6 +38,12 @@ export const CreateRunBody = Type.Object(
   { additionalProperties: false },
 )
 export type CreateRunBodyType = Static<typeof CreateRunBody>
+/**
+ * The body as a client writes it (the experiment coordinator does): what the schema fills in with a
+ * default (`filter`, each option) may be left out. Derived from CreateRunBody, so a renamed or retyped
+ * field fails to compile in the client. Types only: importing it loads none of this service.
+ */
+export type CreateRunRequest = Omit<CreateRunBodyType, 'filter' | 'options'> & { filter?: Partial<CreateRunBodyType['filter']>; options?: Partial<CreateRunBodyType['options']> }
 
 export const GenerationRun = Type.Object(
   {

@@ -69,6 +69,17 @@ export const CreateJobBody = Type.Object(
   { additionalProperties: false },
 )
 export type CreateJobBodyType = Static<typeof CreateJobBody>
+/**
+ * The body as a client writes it (the experiment coordinator does): what the schema fills in with a
+ * default (a source's weight, each hyperparameter, the LoRA settings, the seed) may be left out.
+ * Derived from CreateJobBody, so a renamed or retyped field fails to compile in the client. Types
+ * only: importing it loads none of this service.
+ */
+export type CreateJobRequest = Omit<CreateJobBodyType, 'data' | 'hyperparameters' | 'seed'> & {
+  data: (Omit<DataSourceType, 'weight'> & { weight?: DataSourceType['weight'] })[]
+  hyperparameters?: Partial<Omit<HyperparametersType, 'lora'>> & { lora?: Partial<HyperparametersType['lora']> }
+  seed?: CreateJobBodyType['seed']
+}
 
 export const ResolvedSource = Type.Object({
   source: Type.Integer({ description: 'Index into `sources`.' }),
