@@ -47,8 +47,26 @@ function comparisons(rows: ResultRow[], types: string[]): string[] {
 }
 
 /**
+ * The FT rows at equal compute: a line under the table where they were trained at different budgets,
+ * then per budget group each pair's acc(b) − acc(a) with its interval, overall and per type.
+ */
+function atBudget(rows: ResultRow[], groups: NonNullable<ExperimentResults['budget_groups']>, types: string[]): string[] {
+  const byRun = new Map(rows.map((r) => [r.eval_run_id, r]))
+  const fts = rows.filter((r) => r.method === 'ft' || r.method === 'ft_icl')
+  const out: string[] = []
+  const budgets = [...new Set(fts.map((r) => r.budget?.label ?? 'unknown'))]
+  if (budgets.length > 1) out.push('', `FT rows trained at ${budgets.length} different budgets (${budgets.join('; ')}): compare them at equal compute only within one budget`)
+  const pairs = groups.filter((g) => g.runs.every((id) => byRun.has(id))).flatMap((g) => g.comparisons.map((c) => ({ g, c })))
+  if (pairs.length === 0) return out
+  const name = (id: string | undefined) => byRun.get(id ?? '')?.label ?? id ?? ''
+  const body = pairs.map(({ g, c }) => [`${g.label} · ${name(c.runs.b)} − ${name(c.runs.a)}`, points(c.estimate), ...types.map((t) => points(c.by_type[t]?.estimate))])
+  return [...out, '', ...render(['at equal budget: b − a [95% CI]', 'all', ...types], body)]
+}
+
+/**
  * The experiment's result table as fixed-width text: one block per model and set, base / ICL / each
- * FT row with accuracy overall and per question type, then the ICL gain, FT-ICL gap and gap closed.
+ * FT row with accuracy overall and per question type and its training budget, then the ICL gain,
+ * FT-ICL gap and gap closed, then the FT rows compared at equal budget.
  */
 export function formatResults(results: ExperimentResults): string {
   const out: string[] = []
@@ -59,13 +77,13 @@ export function formatResults(results: ExperimentResults): string {
       if (rows.length === 0) continue
       // the question types are whatever the set has (recall / implication; knowledge / reasoning)
       const types = [...new Set(rows.flatMap((r) => Object.keys(r.by_type)))].sort()
-      const head = ['method', 'n', 'accuracy [95% CI]', ...types, ...(set === 'news' ? ['train FLOPs', 'gen FLOPs'] : ['change vs base'])]
+      const head = ['method', 'n', 'accuracy [95% CI]', ...types, ...(set === 'news' ? ['train FLOPs', 'gen FLOPs', 'budget'] : ['change vs base'])]
       const body = rows.map((r) => [
         label(r),
         String(r.accuracy.n),
         interval(r.accuracy),
         ...types.map((t) => interval(r.by_type[t])),
-        ...(set === 'news' ? [r.compute_flops ? r.compute_flops.toExponential(2) : '', r.generation_flops === null ? '' : r.generation_flops === 0 ? '0' : r.generation_flops.toExponential(2)] : [r.forgetting ? points(r.forgetting.estimate) : '']),
+        ...(set === 'news' ? [r.compute_flops ? r.compute_flops.toExponential(2) : '', r.generation_flops === null ? '' : r.generation_flops === 0 ? '0' : r.generation_flops.toExponential(2), r.budget?.label ?? ''] : [r.forgetting ? points(r.forgetting.estimate) : '']),
       ])
       const items = rows.find((r) => r.icl_gain)?.icl_gain?.items
       const n = rows[0]!.accuracy.n
@@ -73,7 +91,7 @@ export function formatResults(results: ExperimentResults): string {
       // a baseline: base and ICL ask more questions than the adapters, which ask their trained news'
       const scope = rows.every((r) => r.accuracy.n === n) ? about : `base and ICL: ${about}; each adapter: the questions of its trained news`
       out.push(`${model} — ${set === 'news' ? 'New News questions' : 'control set (forgetting)'} (${scope}; chance ${(results.chance * 100).toFixed(0)}%)`)
-      out.push(...render(head, body), ...(set === 'news' ? comparisons(rows, types) : []), '')
+      out.push(...render(head, body), ...(set === 'news' ? [...comparisons(rows, types), ...atBudget(rows, results.budget_groups ?? [], types)] : []), '')
     }
   }
   if (results.notes.length) out.push(...results.notes.map((n) => `note: ${n}`))

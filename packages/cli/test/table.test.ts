@@ -52,3 +52,27 @@ t.test('a baseline: base and ICL on more questions than the adapter; the guard s
   t.match(out, /ICL gain on the trained news \(n = 30\) +\+3\.0 pt \[-10, \+17\] +— +\+20\.0 pt \[-20, \+50\]/, 'the guard gap closed used, per type too')
   t.match(out, /gap closed · FT +undefined \(ICL ≤ base\)/)
 })
+
+t.test('matched compute: a budget column, a line where FT rows mix budgets, the comparison at equal budget', async (t) => {
+  const budget = (group: string, label: string, tokens: number) => ({ group, label, basis: 'token_budget' as const, tokens })
+  const at24 = budget('b1', '24k tok (12k tok/ep × 2 ep)', 24_000)
+  const diff = { ...cmp('budget_diff', group(0.25, 0.05, 0.45), { recall: group(0.3, 0, 0.6) }), runs: { a: 'ev_a', b: 'ev_b' } }
+  const ft = (id: string, label: string, b: ReturnType<typeof budget> | null) => ({ ...row('ft', label, 0.4, { compute_flops: 1e13, generation_flops: 2e12, budget: b }), eval_run_id: id, cell: `eval:ft:${id}` })
+  const out = formatResults({
+    ...results,
+    rows: [row('base', 'base', 0.3), row('icl', 'ICL', 0.5), ft('ev_a', 'FT · self_qa', at24), ft('ev_b', 'FT · entigraph', at24), ft('ev_c', 'FT · active_reading', budget('b2', '48k tok', 48_000))],
+    budget_groups: [
+      { key: 'b1', label: at24.label, basis: 'token_budget', tokens: 24_000, flops: { min: 1e13, max: 1e13 }, model: 'm', mode: 'ft', set_id: 'ns', runs: ['ev_a', 'ev_b'], comparisons: [diff] },
+      { key: 'b2', label: '48k tok', basis: 'token_budget', tokens: 48_000, flops: { min: 1e13, max: 1e13 }, model: 'm', mode: 'ft', set_id: 'ns', runs: ['ev_c'], comparisons: [] },
+    ],
+  })
+  t.match(out, /method +n +accuracy \[95% CI\] +implication +recall +train FLOPs +gen FLOPs +budget/)
+  t.match(out, /FT · self_qa +30 +40\.0% \[30, 50\] .* +1\.00e\+13 +2\.00e\+12 +24k tok \(12k tok\/ep × 2 ep\)/)
+  t.match(out, /FT · active_reading .* 48k tok/)
+  t.match(out, /FT rows trained at 2 different budgets \(24k tok \(12k tok\/ep × 2 ep\); 48k tok\): compare them at equal compute only within one budget/)
+  t.match(out, /at equal budget: b − a \[95% CI\] +all +implication +recall/)
+  t.match(out, /24k tok \(12k tok\/ep × 2 ep\) · FT · entigraph − FT · self_qa +\+25\.0 pt \[\+5, \+45\] +— +\+30\.0 pt \[\+0, \+60\]/)
+  // results stored before budgets were grouped (no budget fields): the table as before
+  const old = formatResults(results)
+  t.notMatch(old, /at equal budget|different budgets/)
+})

@@ -89,6 +89,11 @@ t.test('JSON: each run’s summary and every comparison the runs allow', async (
   }
   const forgetting = r.comparisons.find((c: { kind: string }) => c.kind === 'forgetting')
   t.ok(Math.abs(forgetting.estimate.value - (acc(ids.controlFt) - acc(ids.controlBase))) < 1e-12)
+  // matched compute: no token budget here, so the adapters' budgets are their FLOPs (1e12, 4e12): two groups, and a note
+  t.same(r.budget_groups.map((g: { basis: string; mode: string; runs: string[] }) => [g.basis, g.mode, g.runs]), [['flops', 'ft', [ids.ft]], ['flops', 'ft', [ids.ftLarge]], ['flops', 'ft_icl', [ids.ftIcl]], ['flops', 'ft', [ids.controlFt]]])
+  t.same(r.runs[2].budget, { group: 'b1', label: '≈1.00e12 FLOPs', basis: 'flops', tokens: null })
+  t.equal(r.runs[0].budget, null, 'base has no training budget')
+  t.ok(r.notes.some((n: string) => /^FT runs of .* were trained at 2 different budgets \(≈1\.00e12 FLOPs: 1 run; ≈4\.00e12 FLOPs: 1 run\)/.test(n)), 'the two FT runs are not read as compared at equal compute')
   t.same(r.domains, ['coding', 'discoveries', 'events', 'leaderboards', 'mathematics', ...new Set(someControl(8).map((q) => q.subject))].sort())
 })
 
@@ -97,7 +102,7 @@ t.test('CSV: a row per run × group and per comparison', async (t) => {
   t.equal(res.statusCode, 200)
   t.match(res.headers['content-type'], /text\/csv/)
   const lines = res.body.trim().split('\r\n')
-  t.equal(lines[0], 'section,metric,group,run_id,label,model,adapter_id,mode,scoring,primary,set_name,n,items,correct,value,ci_low,ci_high,chance,undefined_share,undefined_reason,runs')
+  t.equal(lines[0], 'section,metric,group,run_id,label,model,adapter_id,mode,scoring,primary,set_name,n,items,correct,value,ci_low,ci_high,chance,undefined_share,undefined_reason,runs,budget_group,budget,budget_tokens,training_flops,generation_flops')
   // per run: overall + 5 domains + 2 types + each choice rule; comparisons: (ICL gain, gap, closed) × (overall + 5 domains + 2 types)
   const rules = Object.keys((await report(`runs=${ids.base}`)).json().runs[0].summary.measures).length
   t.ok(rules >= 3, `${rules} choice rules`)
@@ -173,6 +178,8 @@ t.test('HTML: renders in headless Chromium at 1300 px, charts drawn, tables insi
   const closed = json.comparisons.filter((c: { kind: string }) => c.kind === 'gap_closed')
   const undef = await page.locator('section.block .undef').count()
   t.equal(undef, closed.filter((c: { undefined_reason: string | null }) => c.undefined_reason !== null).length, 'an "undefined" per withheld gap closed, none elsewhere in the headline')
+  t.equal(await page.locator('section.block p.warn', { hasText: 'trained at 2 different budgets' }).count(), 1, 'the adapters table says it mixes budgets')
+  t.match(await page.locator('section.block table').first().locator('thead').textContent(), /training budget/)
   const byType = await page.locator('h2:text("By question type") + table').textContent()
   t.match(byType, /recall/)
   t.match(byType, /implication/)

@@ -34,6 +34,7 @@ const STATS: Record<ComparisonKindT, { roles: string[]; stat: Statistic }> = {
   gap_closed: { roles: ['base', 'icl', 'ft'], stat: ([base, icl, ft]) => (icl! - base! > 0 ? (ft! - base!) / (icl! - base!) : null) },
   overexposure: { roles: ['icl', 'ft_icl'], stat: ([icl, ftIcl]) => ftIcl! - icl! },
   forgetting: { roles: ['base', 'ft'], stat: ([base, ft]) => ft! - base! },
+  budget_diff: { roles: ['a', 'b'], stat: ([a, b]) => b! - a! },
 }
 
 const EMPTY: Estimate = { value: null, ci_low: null, ci_high: null }
@@ -101,6 +102,9 @@ function compare(kind: ComparisonKindT, runs: RunOutcomes[], settings: Bootstrap
     by_type: sub('type', (q) => of(q).type),
   }
 }
+
+/** Two adapters trained at one budget: acc(b) − acc(a) on their shared questions, paired as every comparison is (or why not). */
+export const compareAtBudget = (a: RunOutcomes, b: RunOutcomes, settings: BootstrapSettings): ComparisonT | string => compare('budget_diff', [a, b], settings)
 
 /**
  * Finds the comparisons a set of runs allows. Runs are comparable when they ask the same set with the

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely'
 import type { Database } from '@sys2ft/db'
 import { invalid } from '@sys2ft/service-kit'
 import type { ReportRunT, ReportT } from '../schemas/reports.ts'
+import { budgetGroups } from './budgets.ts'
 import { compareRuns, type RunOutcomes } from './compare.ts'
 import { describeAdapters, runLabel, seriesOf } from './run-labels.ts'
 import { currentSummary, primaryOf } from './runs.ts'
@@ -65,7 +66,7 @@ export async function buildReport(db: Kysely<Database>, ids: string[]): Promise<
       id: run.id, label, model: run.model, adapter_id: run.adapter_id, adapter_name: adapter?.name ?? null, mode: run.mode, scoring: run.scoring, primary: primaryOf(run),
       set_id: run.set_id, set_name: set.name, set_kind: set.kind, state: run.state, compute_flops: Number.isFinite(flops) && flops > 0 ? flops : null,
       generation_flops: trained?.generation_tokens != null && adapter?.compute.total_params ? 2 * adapter.compute.total_params * trained.generation_tokens : null,
-      training: trained, series: seriesOf(run.mode, trained, run.model),
+      training: trained, budget: null, series: seriesOf(run.mode, trained, run.model),
       summary: await currentSummary(db, run, { intervals: true }),
     })
     outcomes.push({
@@ -75,6 +76,8 @@ export async function buildReport(db: Kysely<Database>, ids: string[]): Promise<
     })
   }
   const { comparisons, notes } = compareRuns(outcomes, settings)
+  const budgets = budgetGroups(reportRuns, outcomes, settings)
+  for (const run of reportRuns) run.budget = budgets.budgets.get(run.id) ?? null
   const domains = [...new Set(reportRuns.flatMap((r) => Object.keys(r.summary?.by_domain ?? {})))].sort()
-  return { object: 'report', generated_at: new Date().toISOString(), bootstrap: { ...settings, resampled: CLUSTERS }, domains, runs: reportRuns, comparisons, notes }
+  return { object: 'report', generated_at: new Date().toISOString(), bootstrap: { ...settings, resampled: CLUSTERS }, domains, runs: reportRuns, comparisons, budget_groups: budgets.groups, notes: [...notes, ...budgets.notes] }
 }

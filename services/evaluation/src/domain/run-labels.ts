@@ -62,7 +62,7 @@ const lr = (x: number) => `lr ${x.toExponential().replace('e+', 'e')}`
  * cannot be traced (trained outside this stack) keeps its name.
  */
 /** 12000 → 12k, 1500000 → 1.5M: a token budget at a glance. */
-const tokens = (n: number) => (n >= 1e6 ? `${+(n / 1e6).toPrecision(3)}M` : n >= 1e3 ? `${+(n / 1e3).toPrecision(3)}k` : String(n))
+export const tokens = (n: number) => (n >= 1e6 ? `${+(n / 1e6).toPrecision(3)}M` : n >= 1e3 ? `${+(n / 1e3).toPrecision(3)}k` : String(n))
 
 export function runLabel(mode: Mode, training: TrainingDescriptionT | null, adapterName: string | null, extra: { model?: string; control?: boolean }): string {
   const parts: string[] = [MODE_LABEL[mode]]

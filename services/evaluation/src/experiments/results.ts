@@ -17,7 +17,7 @@ const accuracy = (g: GroupStatsT) => ({ ...g.accuracy, n: g.n })
  */
 export async function experimentResults(db: Kysely<Database>, cells: CellRow[]): Promise<ExperimentResultsT> {
   const evals = cells.filter((c) => c.kind === 'evaluation' && c.state === 'succeeded' && c.resource_id)
-  if (evals.length === 0) return { rows: [], chance: 0.25, notes: ['no evaluation finished'], report_runs: [] }
+  if (evals.length === 0) return { rows: [], chance: 0.25, notes: ['no evaluation finished'], budget_groups: [], report_runs: [] }
   const ids = evals.map((c) => c.resource_id!)
   const report = await buildReport(db, ids)
   const cmp = (kind: ComparisonKindT, role: string, id: string): ComparisonT | null => report.comparisons.find((x) => x.kind === kind && x.runs[role] === id) ?? null
@@ -48,6 +48,7 @@ export async function experimentResults(db: Kysely<Database>, cells: CellRow[]):
       eval_run_id: id,
       adapter_id: run.adapter_id,
       training: run.training,
+      budget: run.budget,
       accuracy: s ? accuracy(s.overall) : NO_ACCURACY,
       by_type: group(s?.by_type),
       by_domain: group(s?.by_domain),
@@ -61,5 +62,5 @@ export async function experimentResults(db: Kysely<Database>, cells: CellRow[]):
     }
   })
   const chance = report.runs[0]?.summary?.overall.chance ?? 0.25
-  return { rows, chance, notes: report.notes, report_runs: ids }
+  return { rows, chance, notes: report.notes, budget_groups: report.budget_groups, report_runs: ids }
 }

@@ -55,15 +55,22 @@ export const CHARTS_SCRIPT = String.raw`
     });
     ctx.restore();
   } };
-  var canvas = document.getElementById('chart-compute');
-  if (canvas) {
-    // one series per mode, protocol variant and model: never one line through different protocols
+  // accuracy vs compute: x is the training FLOPs, or training + generation FLOPs (the self-play
+  // compute that made the data); one series per mode, protocol variant and model, never one line
+  // through different protocols
+  var computeChart = function (canvasId, xOf, axis, title) {
+    var canvas = document.getElementById(canvasId);
+    if (!canvas) return;
     var bySeries = {};
     data.runs.forEach(function (r) {
       if (r.compute_flops === null || !r.summary || (r.mode !== 'ft' && r.mode !== 'ft_icl') || r.set_kind !== 'news') return;
+      var x = xOf(r);
+      if (x === null) return;
       var t = r.training;
       var label = t ? t.protocol + (t.news_in_context ? ' (shadowed)' : '') + (t.samples_per_news !== null ? ' ' + t.samples_per_news + '/news' : '') : r.label;
-      (bySeries[r.series] = bySeries[r.series] || []).push({ x: r.compute_flops, y: pct(r.summary.overall.accuracy.value), label: label });
+      // at a token budget the point says which: points of one budget are the ones compared
+      if (r.budget && r.budget.basis === 'token_budget') label += ' @ ' + r.budget.label;
+      (bySeries[r.series] = bySeries[r.series] || []).push({ x: x, y: pct(r.summary.overall.accuracy.value), label: label });
     });
     var series = Object.keys(bySeries).sort().map(function (m, i) {
       var points = bySeries[m].sort(function (a, b) { return a.x - b.x; });
@@ -74,12 +81,15 @@ export const CHARTS_SCRIPT = String.raw`
       data: { datasets: series },
       plugins: [pointLabels],
       options: { responsive: true, maintainAspectRatio: false,
-        scales: { x: { type: 'logarithmic', title: { display: true, text: 'training compute (FLOPs, log scale)' },
+        scales: { x: { type: 'logarithmic', title: { display: true, text: axis + ' (FLOPs, log scale)' },
                        ticks: { callback: logTick } },
                   y: { min: 0, max: 100, title: { display: true, text: 'accuracy after fine-tuning (%)' } } },
-        plugins: { title: { display: true, text: 'Accuracy vs training compute, per protocol and model' } } }
+        plugins: { title: { display: true, text: title } } }
     });
-  }
+  };
+  computeChart('chart-compute', function (r) { return r.compute_flops; }, 'training compute', 'Accuracy vs training compute, per protocol and model');
+  computeChart('chart-compute-total', function (r) { return r.generation_flops === null ? null : r.compute_flops + r.generation_flops; },
+    'training + generation compute', 'Accuracy vs training + generation compute, per protocol and model');
   document.body.setAttribute('data-charts', 'drawn');
 })();
 `

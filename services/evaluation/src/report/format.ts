@@ -17,6 +17,7 @@ export const COMPARISONS: Record<ComparisonKindT, { title: string; short: string
   gap_closed: { title: 'Fraction of the gap closed = (acc(FT) − acc(base)) / (acc(ICL) − acc(base)), shown only where the ICL gain’s interval lies above 0', short: 'gap closed', format: ratio },
   overexposure: { title: 'Overexposure = acc(FT+ICL) − acc(ICL)', short: 'overexposure', format: signed },
   forgetting: { title: 'Forgetting = acc(FT) − acc(base) on the control set', short: 'forgetting', format: signed },
+  budget_diff: { title: 'At equal budget = acc(b) − acc(a), two adapters trained at one budget', short: 'at equal budget', format: signed },
 }
 
 export const accuracyCell = (g: GroupStatsT | undefined) => (g ? `${esc(pct(g.accuracy.value))}${interval(g.accuracy, pct)}` : '–')

@@ -1,5 +1,5 @@
 import type { GroupStatsT } from '../schemas/summary.ts'
-import type { ComparisonGroupT, ComparisonT, ReportRunT, ReportT } from '../schemas/reports.ts'
+import type { BudgetGroupT, ComparisonGroupT, ComparisonT, ReportRunT, ReportT } from '../schemas/reports.ts'
 import { chartLibrary } from './chart-library.ts'
 import { CHARTS_SCRIPT } from './charts-script.ts'
 import { COMPARISONS, accuracyCell, comparisonCell, esc, pct, table } from './format.ts'
@@ -13,14 +13,46 @@ type Labels = Map<string, string>
 const roleLabel = (labels: Labels, c: ComparisonT) => esc(labels.get(c.runs.ft ?? c.runs.ft_icl ?? c.runs.icl ?? '') ?? '')
 
 /**
+ * The adapters compared at equal compute: per budget group, each pair's difference acc(b) − acc(a)
+ * with its interval, overall and per question type; the adapters alone at their budget named.
+ */
+function atBudget(groups: BudgetGroupT[], labels: Labels): string {
+  const pairs = groups.flatMap((g) => g.comparisons.map((c) => ({ g, c })))
+  const alone = groups.filter((g) => g.runs.length === 1)
+  const types = [...new Set(pairs.flatMap(({ c }) => Object.keys(c.by_type)))].sort()
+  const rows = pairs.map(({ g, c }) => [esc(g.label), esc(labels.get(c.runs.b!) ?? ''), esc(labels.get(c.runs.a!) ?? ''), esc(c.n), comparisonCell('budget_diff', c), ...types.map((k) => comparisonCell('budget_diff', c.by_type[k]))])
+  return (
+    (rows.length ? `<h3>At equal training budget</h3>${table(['budget', 'adapter b', 'adapter a', 'questions', 'acc(b) − acc(a) [95% CI]', ...types], rows, 'budget')}` : '') +
+    (alone.length ? `<p class="notes">Alone at its budget (no adapter to compare with at equal compute): ${alone.map((g) => `${esc(labels.get(g.runs[0]!) ?? '')} (${esc(g.label)})`).join('; ')}.</p>` : '')
+  )
+}
+
+/** Where the adapters of one table were trained at different budgets: said before the table is read. */
+function mixedBudgets(runs: ReportRunT[]): string {
+  const budgets = [...new Set(runs.map((r) => r.budget?.label ?? 'unknown'))]
+  if (budgets.length < 2) return ''
+  return `<p class="warn">These adapters were trained at ${esc(budgets.length)} different budgets (${esc(budgets.join('; '))}): rows of different budgets are not compared at equal compute. The comparisons at equal budget are below the table.</p>`
+}
+
+/**
  * The headline, per model and set: the ICL gain (does the news in context help at all?), then per
- * fine-tuned adapter its accuracy, FT-ICL gap and gap closed, each with its interval.
+ * fine-tuned adapter (grouped by training budget) its accuracy, FT-ICL gap and gap closed, each with
+ * its interval, and the adapters compared with each other at equal budget.
  */
 function headline(report: ReportT): string {
   const gains = report.comparisons.filter((c) => c.kind === 'icl_gain')
   const fts = report.comparisons.filter((c) => c.kind === 'ft_icl_gap')
-  if (gains.length === 0 && fts.length === 0) return '<p>No comparison: add base, ICL and FT runs of one model on the same questions.</p>'
+  const labels: Labels = new Map(report.runs.map((r) => [r.id, r.label]))
+  const blockOf = (g: BudgetGroupT) => `${g.model}\u0001${g.set_id}`
+  const shown = new Set<string>()
+  const leftover = () => {
+    const rest = report.budget_groups.filter((g) => !shown.has(blockOf(g)))
+    return rest.length ? `<section class="block"><h3>Adapters at equal training budget</h3>${atBudget(rest, labels)}</section>` : ''
+  }
+  if (gains.length === 0 && fts.length === 0) return `<p>No comparison: add base, ICL and FT runs of one model on the same questions.</p>${leftover()}`
   const run = new Map(report.runs.map((r) => [r.id, r]))
+  const groupIndex = new Map(report.budget_groups.map((g, i) => [g.key, i]))
+  const byBudget = (a: ReportRunT, b: ReportRunT) => (groupIndex.get(a.budget?.group ?? '') ?? Infinity) - (groupIndex.get(b.budget?.group ?? '') ?? Infinity)
   const icls = [...new Set([...gains.map((g) => g.runs.icl!), ...fts.map((g) => g.runs.icl!)])]
   return icls
     .map((iclId) => {
@@ -30,16 +62,19 @@ function headline(report: ReportT): string {
         ? `<p class="lead">ICL gain <strong>${comparisonCell('icl_gain', gain)}</strong>: ICL ${esc(pct(gain.means.icl))} vs base ${esc(pct(gain.means.base))} on ${esc(gain.n)} questions about ${esc(gain.items)} news items.</p>` +
           (gain.estimate.ci_low !== null && gain.estimate.ci_low > 0 ? '' : '<p class="warn">ICL does not beat base on these questions, so the fraction of the gap closed is undefined: fine-tuning cannot be said to close a gap that is not shown to exist.</p>')
         : '<p class="notes">No base run to compare ICL with.</p>'
-      const rows = fts
-        .filter((c) => c.runs.icl === iclId)
-        .map((gap) => {
-          const ft = run.get(gap.runs.ft!)!
-          const closed = report.comparisons.find((c) => c.kind === 'gap_closed' && c.runs.ft === ft.id && c.runs.icl === iclId)
-          return [esc(ft.label), accuracyCell(ft.summary?.overall), comparisonCell('ft_icl_gap', gap), closed ? comparisonCell('gap_closed', closed, true) : '–']
-        })
-      return `<section class="block"><h3>${esc(icl.model)} · ${esc(icl.set_name)}</h3>${lead}${rows.length ? table(['fine-tuned adapter', 'FT accuracy [95% CI]', 'FT-ICL gap [95% CI]', 'gap closed [95% CI]'], rows) : ''}</section>`
+      const gaps = fts.filter((c) => c.runs.icl === iclId).map((gap) => ({ gap, ft: run.get(gap.runs.ft!)! }))
+      // rows of one budget together, in the order of the budget groups
+      const ordered = [...gaps].sort((a, b) => byBudget(a.ft, b.ft))
+      const rows = ordered.map(({ gap, ft }) => {
+        const closed = report.comparisons.find((c) => c.kind === 'gap_closed' && c.runs.ft === ft.id && c.runs.icl === iclId)
+        return [esc(ft.label), esc(ft.budget?.label ?? '–'), accuracyCell(ft.summary?.overall), comparisonCell('ft_icl_gap', gap), closed ? comparisonCell('gap_closed', closed, true) : '–']
+      })
+      const block = `${icl.model}\u0001${icl.set_id}`
+      const budgets = shown.has(block) ? '' : atBudget(report.budget_groups.filter((g) => blockOf(g) === block), labels)
+      shown.add(block)
+      return `<section class="block"><h3>${esc(icl.model)} · ${esc(icl.set_name)}</h3>${lead}${rows.length ? mixedBudgets(ordered.map((x) => x.ft)) + table(['fine-tuned adapter', 'training budget', 'FT accuracy [95% CI]', 'FT-ICL gap [95% CI]', 'gap closed [95% CI]'], rows) : ''}${budgets}</section>`
     })
-    .join('\n')
+    .join('\n') + leftover()
 }
 
 /** Rows of comparisons (ICL gain, then each adapter's gap and gap closed) × columns of groups (question types or domains). */
@@ -104,7 +139,9 @@ export function renderHtml(report: ReportT): string {
   const news = report.runs.filter((r) => r.set_kind === 'news')
   const hasNews = news.some((r) => r.summary)
   const hasControl = report.runs.some((r) => r.summary && r.set_kind === 'control')
-  const hasCompute = report.runs.some((r) => r.compute_flops !== null && r.summary && r.set_kind === 'news' && (r.mode === 'ft' || r.mode === 'ft_icl'))
+  const computed = report.runs.filter((r) => r.compute_flops !== null && r.summary && r.set_kind === 'news' && (r.mode === 'ft' || r.mode === 'ft_icl'))
+  const hasCompute = computed.length > 0
+  const withGeneration = computed.filter((r) => r.generation_flops !== null).length
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>sys2ft evaluation report</title><style>${STYLE}</style></head>
@@ -124,6 +161,7 @@ ${hasControl ? `<h2>Control set by subject</h2>${accuracyMatrix(report.runs.filt
 ${report.notes.length ? `<ul class="notes">${report.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
 <h2>Charts</h2>
 ${hasCompute ? '<div class="chart"><canvas id="chart-compute" aria-label="Accuracy vs training compute"></canvas></div>' : '<p class="notes">No adapter in this report carries its training compute (adapters.compute.flops), so there is no accuracy-vs-compute chart.</p>'}
+${withGeneration ? `<div class="chart"><canvas id="chart-compute-total" aria-label="Accuracy vs training + generation compute"></canvas></div>${withGeneration < computed.length ? `<p class="notes">${esc(computed.length - withGeneration)} of ${esc(computed.length)} adapter run(s) are not in the training + generation chart: their data’s generation compute is not known (data not from generation runs of this stack, or a model of unknown size).</p>` : ''}` : hasCompute ? '<p class="notes">No adapter in this report has a known generation compute (generation_flops), so there is no accuracy-vs-training + generation compute chart.</p>' : ''}
 ${hasNews ? '<div class="chart"><canvas id="chart-domains" aria-label="Accuracy by method and domain"></canvas></div>' : ''}
 ${hasControl ? '<div class="chart"><canvas id="chart-control" aria-label="Control set accuracy by method and subject"></canvas></div>' : ''}
 <h2>Runs</h2>

@@ -32,6 +32,18 @@ export const TrainingDescription = Type.Object(
   { description: 'What the adapter is: how its training data was made and how it was trained (from its training job and generation run).' },
 )
 
+export const TrainingBudget = Type.Object(
+  {
+    group: Type.String({ description: 'The budget group (`budget_groups[].key`): the FT runs of one model, mode, set and scoring trained at this budget.' }),
+    label: Type.String({ description: 'The budget at a glance, e.g. "24k tok (12k tok/ep × 2 ep)" or "≈1.00e12 FLOPs".' }),
+    basis: Type.Union([Type.Literal('token_budget'), Type.Literal('flops')], {
+      description: '`token_budget`: the training spent a token budget (hyperparameters.token_budget); runs with the same token budget per epoch × epochs share a group. `flops`: no token budget; runs whose training FLOPs lie within 10% of the group’s smallest share it.',
+    }),
+    tokens: Nullable(Type.Integer({ description: '`token_budget` basis: the token budget per epoch × epochs, the tokens the training was allowed.' })),
+  },
+  { description: 'The training budget an FT run was trained at, so rows are compared at equal compute only within one budget.' },
+)
+
 export const ReportRun = Type.Object({
   id: Type.String(),
   label: Type.String({ description: 'Method as the report names it, by what it is, e.g. "FT · self_qa · 8/news · lr 2e-4 · 2 ep · qwen2.5-coder-0.5b-instruct".' }),
@@ -48,12 +60,13 @@ export const ReportRun = Type.Object({
   compute_flops: Type.Union([Type.Number(), Type.Null()], { description: 'The adapter’s training compute (adapters.compute.flops), when it carries it.' }),
   generation_flops: Type.Union([Type.Number(), Type.Null()], { description: 'The compute of making its data: 2·N per token the generating model processed (forward passes only; N = the adapter’s total parameters).' }),
   training: Nullable(TrainingDescription),
+  budget: Nullable(TrainingBudget),
   series: Type.String({ description: 'The chart series the run belongs to: mode, protocol (with shadowing and replay) and model, e.g. "FT self_qa · qwen2.5-coder-0.5b-instruct".' }),
   summary: Type.Union([Summary, Type.Null()]),
 })
 
-export const ComparisonKind = Type.Union([Type.Literal('icl_gain'), Type.Literal('ft_icl_gap'), Type.Literal('gap_closed'), Type.Literal('overexposure'), Type.Literal('forgetting')], {
-  description: '`icl_gain` = acc(ICL) − acc(base): what the news in context buys; `ft_icl_gap` = acc(ICL) − acc(FT); `gap_closed` = (acc(FT) − acc(base)) / (acc(ICL) − acc(base)), only where the ICL gain’s interval lies above 0; `overexposure` = acc(FT+ICL) − acc(ICL) (negative: fine-tuning hurt in-context use); `forgetting` = acc(FT) − acc(base) on a control set (negative: knowledge lost).',
+export const ComparisonKind = Type.Union([Type.Literal('icl_gain'), Type.Literal('ft_icl_gap'), Type.Literal('gap_closed'), Type.Literal('overexposure'), Type.Literal('forgetting'), Type.Literal('budget_diff')], {
+  description: '`icl_gain` = acc(ICL) − acc(base): what the news in context buys; `ft_icl_gap` = acc(ICL) − acc(FT); `gap_closed` = (acc(FT) − acc(base)) / (acc(ICL) − acc(base)), only where the ICL gain’s interval lies above 0; `overexposure` = acc(FT+ICL) − acc(ICL) (negative: fine-tuning hurt in-context use); `forgetting` = acc(FT) − acc(base) on a control set (negative: knowledge lost); `budget_diff` = acc(b) − acc(a), two adapters trained at one budget (roles `a`, `b`; only in `budget_groups`).',
 })
 
 export const ComparisonGroup = Type.Object({
@@ -74,6 +87,22 @@ export const Comparison = Type.Object({
   by_type: Type.Record(Type.String(), ComparisonGroup, { description: 'Per question type (recall and implication behave differently at small scale).' }),
 })
 
+export const BudgetGroup = Type.Object(
+  {
+    key: Type.String({ description: 'Names the group in this report (`b1`, `b2`, … in the order of its first run); the runs’ `budget.group`.' }),
+    label: TrainingBudget.properties.label,
+    basis: TrainingBudget.properties.basis,
+    tokens: TrainingBudget.properties.tokens,
+    flops: Type.Object({ min: Nullable(Type.Number()), max: Nullable(Type.Number()) }, { description: 'The training FLOPs its runs report (adapters.compute.flops), smallest and largest.' }),
+    model: Type.String(),
+    mode: Mode,
+    set_id: Type.String(),
+    runs: Type.Array(Type.String(), { description: 'Its eval runs, in the report’s order.' }),
+    comparisons: Type.Array(Comparison, { description: 'Every pair of its runs (a before b in the report’s order): acc(b) − acc(a) on their shared questions, with the paired cluster-bootstrap interval, overall, per domain and per type.' }),
+  },
+  { description: 'FT runs of one model, mode, set and scoring trained at one budget: the rows that are compared at equal compute.' },
+)
+
 export const Report = Type.Object({
   object: Type.Literal('report'),
   generated_at: Type.String({ format: 'date-time' }),
@@ -81,7 +110,8 @@ export const Report = Type.Object({
   domains: Type.Array(Type.String()),
   runs: Type.Array(ReportRun),
   comparisons: Type.Array(Comparison),
-  notes: Type.Array(Type.String(), { description: 'Why an expected comparison is missing (no matching run, no shared questions, different scoring).' }),
+  budget_groups: Type.Array(BudgetGroup, { description: 'The FT runs grouped by training budget, each group’s runs compared at that budget.' }),
+  notes: Type.Array(Type.String(), { description: 'Why an expected comparison is missing (no matching run, no shared questions, different scoring); where FT runs of one model, mode and set were trained at different budgets.' }),
 })
 
 export type ReportT = Static<typeof Report>
@@ -90,3 +120,5 @@ export type TrainingDescriptionT = Static<typeof TrainingDescription>
 export type ComparisonT = Static<typeof Comparison>
 export type ComparisonGroupT = Static<typeof ComparisonGroup>
 export type ComparisonKindT = Static<typeof ComparisonKind>
+export type TrainingBudgetT = Static<typeof TrainingBudget>
+export type BudgetGroupT = Static<typeof BudgetGroup>

@@ -1,6 +1,6 @@
 import { Type, type Static, type TSchema } from 'typebox'
 import { Mode } from './eval-runs.ts'
-import { Comparison, TrainingDescription } from './reports.ts'
+import { BudgetGroup, Comparison, TrainingBudget, TrainingDescription } from './reports.ts'
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()])
 
@@ -28,6 +28,7 @@ export const ResultRow = Type.Object({
   eval_run_id: Type.String(),
   adapter_id: Nullable(Type.String()),
   training: Nullable(TrainingDescription),
+  budget: Type.Optional(Nullable(TrainingBudget)),
   accuracy: ResultAccuracy,
   by_type: Type.Record(Type.String(), ResultAccuracy),
   by_domain: Type.Record(Type.String(), ResultAccuracy),
@@ -44,6 +45,7 @@ export const ExperimentResults = Type.Object({
   rows: Type.Array(ResultRow, { description: 'One per evaluation cell: base, ICL, each adapter’s FT (and FT+ICL), the control set.' }),
   chance: Type.Number(),
   notes: Type.Array(Type.String()),
+  budget_groups: Type.Optional(Type.Array(BudgetGroup, { description: 'The FT rows grouped by training budget, each group’s rows compared at that budget (acc(b) − acc(a)); absent in results stored before budgets were grouped.' })),
   report_runs: Type.Array(Type.String(), { description: 'The eval runs behind the table (`GET /reports?runs=…`).' }),
 }, { description: 'The result table: accuracy per row overall, per type and per domain with 95% cluster-bootstrap intervals; the ICL gain on ICL rows and on FT rows (the guard of their gap closed); FT-ICL gap and gap closed (null with `undefined_reason` unless the ICL gain’s interval lies above 0) on FT rows; overexposure; forgetting.' })
 
