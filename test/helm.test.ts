@@ -99,16 +99,31 @@ t.test("each service's environment is accepted by its own configuration loader",
       }
       if (name === 'external-workers') t.same(settings.workers.map((w) => w.name), ['default', 'gpu-box-2', 'gpu-box-3'])
       if (name.startsWith('ray') || name === 'all-enabled') {
-        t.equal(env.SYS2FT_RAY_ADDRESS, `ray://${find(list, 'RayCluster', '-ray').metadata.name}-head-svc.sys2ft.svc:10001`, `${name}: the head's Ray Client address`)
-        const pool = find(list, 'Service', '-ray-pool')
-        t.equal(env.SYS2FT_RAY_POOL_URL, `http://${pool.metadata.name}:${pool.spec.ports[0].port}`, `${name}: the launcher's Service`)
-        const launcher = find(list, 'Deployment', '-ray-pool').spec.template.spec.containers[0]
-        t.same(launcher.command, ['python3', '-m', 'sys2ft_worker.ray_pool'])
+        const rc = find(list, 'RayCluster', '-ray')
+        const head = rc.spec.headGroupSpec.template
+        const [ray, launcher] = head.spec.containers
+        const gcs = ray.ports.find((p: any) => p.name === 'gcs-server').containerPort
+        t.equal(env.SYS2FT_RAY_ADDRESS, `${rc.metadata.name}-head-svc.sys2ft.svc:${gcs}`, `${name}: the head's GCS address (KubeRay's head Service), no ray:// Ray Client`)
+        t.notOk(list.some((d) => d.kind === 'Deployment' && d.metadata.name.endsWith('-ray-pool')), `${name}: no launcher outside the Ray nodes`)
+        t.equal(ray.name, 'ray-head', "container 0 is KubeRay's Ray container")
+        t.equal(launcher.name, 'launcher', 'the launcher is a container of the head pod: a driver on a Ray node')
+        t.same(launcher.command.slice(0, 2), ['/bin/sh', '-c'])
+        t.match(launcher.command[2], /^until \[ -e \/tmp\/ray\/ray_current_cluster \]; do sleep 1; done; exec python3 -m sys2ft_worker\.ray_pool "\$@"$/, 'it waits for the head, then execs the launcher with its args')
         const arg = (flag: string) => launcher.args[launcher.args.indexOf(flag) + 1]
-        t.equal(arg('--address'), env.SYS2FT_RAY_ADDRESS, 'the launcher joins the same cluster')
+        t.equal(arg('--address'), 'auto', "the launcher joins the head it runs beside (/tmp/ray/ray_current_cluster)")
         t.equal(arg('--num-gpus'), '1')
         t.equal(arg('--adapter-dir'), '/data/adapters')
-        t.equal(arg('--port'), String(pool.spec.ports[0].port))
+        const tmpRay = (c: any) => c.volumeMounts.find((m: any) => m.mountPath === '/tmp/ray')?.name
+        t.equal(tmpRay(ray), 'ray-logs', "/tmp/ray of the head is the volume KubeRay's autoscaler sidecar mounts by name")
+        t.equal(tmpRay(launcher), 'ray-logs', 'the launcher sees the raylet sockets under the same /tmp/ray')
+        t.ok(head.spec.volumes.find((v: any) => v.name === 'ray-logs').emptyDir, 'an emptyDir')
+        const pool = find(list, 'Service', '-ray-pool')
+        t.equal(env.SYS2FT_RAY_POOL_URL, `http://${pool.metadata.name}:${pool.spec.ports[0].port}`, `${name}: the launcher's Service`)
+        t.ok(Object.entries(pool.spec.selector).every(([k, v]) => head.metadata.labels[k] === v), "the launcher's Service selects the head pod")
+        const port = launcher.ports.find((p: any) => p.name === pool.spec.ports[0].targetPort)
+        t.ok(port, "its targetPort names the launcher's port")
+        t.equal(arg('--port'), String(port.containerPort))
+        t.notOk(ray.ports.some((p: any) => p.containerPort === port.containerPort), "the head's own ports do not collide with it")
       }
     }
   }

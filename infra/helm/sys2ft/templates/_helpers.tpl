@@ -71,9 +71,18 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-ray" (include "sys2ft.fullname" .) -}}
 {{- end -}}
 
-{{/* SYS2FT_RAY_ADDRESS: the head's Ray Client endpoint (the launcher runs outside the Ray nodes). */}}
+{{/* The head's GCS port: rayStartParams.port, else Ray's default. */}}
+{{- define "sys2ft.rayGcsPort" -}}
+{{- index .Values.workers.ray.head.rayStartParams "port" | default "6379" -}}
+{{- end -}}
+
+{{/*
+SYS2FT_RAY_ADDRESS of the services: the head's GCS address (KubeRay's <cluster>-head-svc). The
+services do not connect to Ray (they find the actors through SYS2FT_RAY_POOL_URL and show this in
+/cluster/status); the launcher, on the head node, connects with --address auto.
+*/}}
 {{- define "sys2ft.rayAddress" -}}
-{{- .Values.workers.ray.address | default (printf "ray://%s-head-svc.%s.svc:10001" (include "sys2ft.rayClusterName" .) .Release.Namespace) -}}
+{{- .Values.workers.ray.address | default (printf "%s-head-svc.%s.svc:%s" (include "sys2ft.rayClusterName" .) .Release.Namespace (include "sys2ft.rayGcsPort" .)) -}}
 {{- end -}}
 
 {{- define "sys2ft.rayPoolUrl" -}}
