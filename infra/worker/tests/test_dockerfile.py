@@ -32,3 +32,19 @@ def test_dockerfile() -> None:
     assert any(op in ("CMD", "ENTRYPOINT") and "sys2ft_worker" in rest for op, rest in ins)
     gpu = (WORKER_DIR / "requirements-gpu.txt").read_text()
     assert "vllm==0.33.0" in gpu
+
+
+def test_ray_matches_the_chart() -> None:
+    """The RayCluster's pods and the launcher run this image: its Ray is the chart's rayVersion."""
+    import re
+
+    gpu = (WORKER_DIR / "requirements-gpu.txt").read_text()
+    pins = re.findall(r"^ray(\[[a-z,]+\])?==(\S+)$", gpu, flags=re.M)
+    assert len(pins) == 1, pins
+    extras, version = pins[0]
+    assert "default" in extras, "KubeRay's probes need the dashboard and its agent: ray[default]"
+    values = (WORKER_DIR.parent / "helm" / "sys2ft" / "values.yaml").read_text()
+    chart = re.search(r'^\s+rayVersion: "([^"]+)"', values, flags=re.M)
+    assert chart and chart.group(1) == version
+    ray_venv = re.search(r"^ray==(\S+)", (WORKER_DIR / "requirements-ray.txt").read_text(), flags=re.M)
+    assert ray_venv and ray_venv.group(1) == version, "the worker venv's Ray (setup.sh --ray) is the same version"
