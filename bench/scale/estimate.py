@@ -6,7 +6,8 @@ Every input is a flag; the defaults are the figures docs/scale.md states, each m
 measured (prompt and naive-conversation tokens with the Qwen2.5 tokenizer, bench/scale/tokens.py;
 completion lengths sampled from the 1.5B model on the CPU) or assumed (rejection rate, H200 rates).
 Prints the tokens per protocol, the single-GPU times per model, and the critical paths on 8 and 64
-GPUs with today's HTTP workers and with the planned Ray backend.
+GPUs with today's HTTP workers, with the Ray backend as built (chunks over the engine actors, each
+training on one actor's GPU) and with data-parallel training on top (not built).
 """
 
 from __future__ import annotations
@@ -82,12 +83,16 @@ def main() -> None:
         for gpus in (8, 64):
             ideal = one / gpus
             chunks = 3 * math.ceil(n / 8)
-            # Ray backend (planned): generation chunks over all GPUs, each training data-parallel over its share
+            # Ray backend as built: generation chunks over all actors (one chunk per actor at a time),
+            # each training job on one actor (one GPU)
             g_par = sum(g_min.values()) / min(gpus, chunks)
+            built = g_par + max(t_min.values())
+            print(f"  Ray backend as built, {gpus} GPUs: generation {g_par:.1f} min ({chunks} chunks at items_per_call 8) + longest training on 1 GPU {max(t_min.values()):.1f} min = {built:.0f} min")
+            # with data-parallel training (not built): each training over its share of the GPUs
             # at most batch_size GPUs per training (one sequence per GPU per step keeps the global batch of 8)
             dp = min(gpus // 4, 8)
             t_par = max(t_min.values()) / (dp * args.dp_efficiency)
-            print(f"  Ray backend, {gpus} GPUs: ideal {ideal:.0f} min; generation {g_par:.1f} min ({chunks} chunks at items_per_call 8) + longest training on {dp} GPUs {t_par:.1f} min = {g_par + t_par:.0f} min")
+            print(f"  Ray backend + data-parallel training (not built), {gpus} GPUs: ideal {ideal:.0f} min; generation {g_par:.1f} min ({chunks} chunks at items_per_call 8) + longest training on {dp} GPUs {t_par:.1f} min = {g_par + t_par:.0f} min")
         totals[m] = one
         print(f"  FLOPs: training 6ND {6 * N * T:.2e} (what the product reports), generation 2N per token {2 * N * G:.2e}")
     all_min = sum(totals.values())
