@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import __version__
+from . import __version__, memory_release
 from .adapters import AdapterRegistry
 from .config import Settings
 from .engine import Engine
@@ -157,6 +157,10 @@ def _engine_call(fn: Callable[[], T]) -> T:
     except Exception as exc:  # noqa: BLE001 - becomes a 500 engine_error; the worker stays up
         log.exception("engine error")
         raise EngineError(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        # the call's activations are freed; hand their pages back so an idle worker (and the
+        # training that may start next beside it) does not carry them
+        memory_release.trim()
 
 
 async def _until_disconnect(request: Request, fn: Callable[[Callable[[], bool]], T]) -> T:

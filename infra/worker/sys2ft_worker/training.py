@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from . import memory_release
 from .adapters import AdapterRegistry
 from .canonical import canonical_json
 from .cpu_turns import CpuTurns
@@ -425,6 +426,7 @@ def _subprocess_main(spec: TrainingSpec, events: Any, stop: Any, weights: Shared
     # a training must not outlive its worker (killed with -9, its job goes to another worker: an
     # orphan would train the same job a second time); its parent is the forkserver, which exits with it
     die_with(server_pid)
+    memory_release.prefer_mmap()  # each large tensor its own mapping: the peak is what the tensors need
     try:
         done = run_training(spec, events.put, stop.is_set, weights)
         events.put(done)

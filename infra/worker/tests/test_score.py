@@ -13,7 +13,8 @@ def manual_logprob(worker: Any, context_ids: list[int], continuation: str) -> tu
     engine = worker.engine
     cont = engine.tokenizer(continuation, add_special_tokens=False)["input_ids"]
     ids = torch.tensor([context_ids + cont])
-    with torch.no_grad():
+    # the base model: once a test has used an adapter, engine.model is wrapped with it active
+    with torch.inference_mode(), engine._adapter(None):
         logits = engine.model(input_ids=ids).logits[0].float()
     logp = torch.log_softmax(logits, dim=-1)
     total = sum(float(logp[len(context_ids) + k - 1, cont[k]]) for k in range(len(cont)))
