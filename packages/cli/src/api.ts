@@ -109,6 +109,8 @@ export interface EvalResult {
   question_key: string
   domain: string | null
   type: string
+  /** Display position i showed option option_order[i]; scores are in display order, picks are option indexes. */
+  option_order: number[]
   scores: { picks: { letter: number }; letter: { logprob: number[] }; correct_by: { letter: boolean } }
 }
 

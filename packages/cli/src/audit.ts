@@ -3,7 +3,7 @@
 // run through the evaluation service, letter rule after the answer prefix); the questions the model
 // answers right *and* confidently — probability over the four letters above the threshold — are
 // listed as suspects: answerable from prior knowledge, to be reviewed and rewritten.
-import { EvalRunsApi, NewsSetsApi } from './api.ts'
+import { EvalRunsApi, NewsSetsApi, type EvalResult } from './api.ts'
 
 export interface AuditOptions {
   set: string
@@ -23,11 +23,18 @@ export interface Suspect {
   p: number
 }
 
-/** The probability the model puts on its letter pick, renormalised over the four letters. */
-export function letterConfidence(logprobs: number[], pick: number): number {
+/**
+ * The probability the model puts on its letter pick, renormalised over the four letters. The letters'
+ * log-probabilities are in the order the options were shown (A, B, …), the pick is an option index:
+ * its letter is where `option_order` shows that option.
+ */
+export function letterConfidence(row: Pick<EvalResult, 'option_order' | 'scores'>): number {
+  const logprobs = row.scores.letter.logprob
+  const shownAt = row.option_order.indexOf(row.scores.picks.letter)
+  if (shownAt < 0 || shownAt >= logprobs.length) throw new Error(`pick ${row.scores.picks.letter} is not in option_order ${JSON.stringify(row.option_order)}`)
   const max = Math.max(...logprobs)
   const z = logprobs.reduce((s, x) => s + Math.exp(x - max), 0)
-  return Math.exp(logprobs[pick]! - max) / z
+  return Math.exp(logprobs[shownAt]! - max) / z
 }
 
 export async function auditNoNews(o: AuditOptions): Promise<number> {
@@ -52,7 +59,7 @@ export async function auditNoNews(o: AuditOptions): Promise<number> {
     n += 1
     if (!row.scores.correct_by.letter) continue
     right += 1
-    const p = letterConfidence(row.scores.letter.logprob, row.scores.picks.letter)
+    const p = letterConfidence(row)
     if (p > o.threshold) suspects.push({ question_key: row.question_key, domain: row.domain, type: row.type, p })
   }
   suspects.sort((a, b) => b.p - a.p)
