@@ -5,13 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 PY="${PYTHON:-python3}"
-stamp=".venv/.sys2ft-setup"
-want="$(cat setup.sh requirements.txt | sha256sum | cut -d' ' -f1)"
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-  exit 0
-fi
+source ../venv-stamp.sh
+inputs=(setup.sh requirements.txt)
+stamp_current .venv/.sys2ft-setup "${inputs[@]}" && exit 0
 [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.txt
 .venv/bin/schemathesis --version
-echo "$want" > "$stamp"
+stamp_write .venv/.sys2ft-setup "${inputs[@]}"
 echo "fuzz venv ready: $(pwd)/.venv"

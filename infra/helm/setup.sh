@@ -6,13 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 PY="${PYTHON:-python3}"
-stamp=".venv/.sys2ft-setup"
-want="$(cat setup.sh requirements.txt | sha256sum | cut -d' ' -f1)"
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-  exit 0
-fi
+source ../venv-stamp.sh
+inputs=(setup.sh requirements.txt)
+stamp_current .venv/.sys2ft-setup "${inputs[@]}" && exit 0
 [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements.txt
 .venv/bin/python -c "from helm_python import _native as n; import kubernetes_validate; print('helm SDK', n.helm_sdk_version(), '| kubernetes-validate', kubernetes_validate.__version__ if hasattr(kubernetes_validate, '__version__') else '')"
-echo "$want" > "$stamp"
+stamp_write .venv/.sys2ft-setup "${inputs[@]}"
 echo "helm check venv ready: $(pwd)/.venv"

@@ -7,11 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 PY="${PYTHON:-python3}"
 TORCH_VERSION="2.13.0"
-stamp=".venv/.sys2ft-setup"
-want="$(cat setup.sh requirements.txt | sha256sum | cut -d' ' -f1)"
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-  exit 0
-fi
+source ../venv-stamp.sh
+inputs=(setup.sh requirements.txt)
+stamp_current .venv/.sys2ft-setup "${inputs[@]}" && exit 0
 [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==${TORCH_VERSION}"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt "torch==${TORCH_VERSION}"
@@ -19,5 +17,5 @@ fi
 import torch, lm_eval  # noqa: F401
 assert torch.__version__.split("+")[0] == "${TORCH_VERSION}", f"pip replaced torch: {torch.__version__}"
 PYEOF
-echo "$want" > "$stamp"
+stamp_write .venv/.sys2ft-setup "${inputs[@]}"
 echo "lm-eval venv ready: $(pwd)/.venv"

@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 PY="${PYTHON:-python3}"
+source ../venv-stamp.sh
 TORCH_VERSION="2.13.0"
 case "${1:-}" in
   "") venv=".venv" reqs="requirements.txt" ;;
@@ -18,23 +19,18 @@ case "${1:-}" in
   --ray)
     # the worker's venv first (its own stamp), then Ray on top under a second stamp
     bash setup.sh
-    stamp=".venv/.sys2ft-setup-ray"
-    want="$(cat setup.sh requirements.txt requirements-ray.txt | sha256sum | cut -d' ' -f1)"
-    [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && exit 0
+    inputs=(setup.sh requirements.txt requirements-ray.txt)
+    stamp_current .venv/.sys2ft-setup-ray "${inputs[@]}" && exit 0
     # --no-deps: the list is what ray adds to the worker venv, every wheel hash-checked
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements-ray.txt
     .venv/bin/python -m pip check --disable-pip-version-check >/dev/null || { .venv/bin/python -m pip check; exit 1; }
     .venv/bin/python -c "import ray, sys2ft_worker.ray_pool; assert ray.__version__ == '2.60.0', ray.__version__"
-    echo "$want" > "$stamp"
+    stamp_write .venv/.sys2ft-setup-ray "${inputs[@]}"
     echo "worker venv ready with Ray $(.venv/bin/python -c 'import ray; print(ray.__version__)'): $(pwd)/.venv"
     exit 0 ;;
   *) echo "usage: $0 [--vllm | --ray]" >&2; exit 2 ;;
 esac
-stamp="$venv/.sys2ft-setup"
-want="$(cat setup.sh "$reqs" | sha256sum | cut -d' ' -f1)"
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-  exit 0
-fi
+stamp_current "$venv/.sys2ft-setup" setup.sh "$reqs" && exit 0
 pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
 [[ -x "$venv/bin/python" ]] || "$PY" -m venv "$venv"
 "${pip[@]}" "torch==${TORCH_VERSION}"
@@ -52,5 +48,5 @@ assert torch.__version__.split("+")[0] == "${TORCH_VERSION}", f"pip replaced tor
 if "${venv}" == ".venv-vllm":
     import vllm  # noqa: F401 - fails here, not in the tests, if the build does not match torch
 PYEOF
-echo "$want" > "$stamp"
+stamp_write "$venv/.sys2ft-setup" setup.sh "$reqs"
 echo "worker venv ready: $(pwd)/$venv"
