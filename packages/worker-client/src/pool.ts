@@ -153,9 +153,9 @@ export class WorkerPool {
     }
   }
 
-  /** Any member's /v1/info (the model the pool serves). */
-  async info() {
-    return (await this.call(undefined, (c) => c.info())).value
+  /** Any member's /v1/info (the model the pool serves), asked for `requestId` when given. */
+  async info(requestId?: string) {
+    return (await this.call(requestId, (c) => c.info())).value
   }
 }
 

@@ -30,7 +30,7 @@ export async function runGeneration(deps: RunDeps, run: GenerationRunRow, ctx: J
   const todo = items.filter((i) => !written.has(i.id))
 
   if (protocolModule(protocol).usesModel && !(run.provenance as { worker?: unknown }).worker) {
-    const info = await call(() => deps.workers.call(run.id, (w) => w.info()).then((r) => r.value))
+    const info = await call(() => deps.workers.info(run.id))
     await ctx.update({ provenance: JSON.stringify({ ...(run.provenance as object), worker: { engine: info.engine, device: info.device, dtype: info.dtype, model: info.model.id, version: info.version }, generating_model: opts.model ?? info.model.id }) })
   }
   if (todo.length < items.length) await ctx.event('resume', `resuming: ${items.length - todo.length} of ${items.length} news items already done`)
